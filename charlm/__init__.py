@@ -1,0 +1,3 @@
+"""charlm: a reproducible pipeline for character-level language models."""
+
+__version__ = "0.1.0"

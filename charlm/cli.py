@@ -1,0 +1,46 @@
+"""The `charlm` command: query and sample models, check metrics.
+
+Subcommands are added by `register_*` functions in the modules that own them,
+so each concept keeps its CLI next to its code:
+
+    charlm ngram query --corpus tinyshakespeare --order 4 ello
+    charlm ngram sample --corpus tinyshakespeare --order 10 --length 500 --seed 1
+    charlm sample --corpus tinyshakespeare --model lstm --prime "ROMEO:" --length 300
+    charlm check-metrics --against HEAD --tolerance 0.02
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .cli_util import run_main
+
+# Modules that add subcommands: each defines `register(subparsers)`; the parser
+# it adds sets `func=` to a callable taking the parsed args.
+COMMAND_MODULES = ["charlm.ngram_cli", "charlm.sample_cli", "charlm.check_metrics"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="charlm", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:      # that command is not part of this build
+                continue
+            raise
+        mod.register(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    run_main(lambda: args.func(args))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

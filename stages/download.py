@@ -1,0 +1,30 @@
+"""Stage `download@<corpus>`: fetch, verify and decode a corpus into data/raw/<corpus>.txt.
+
+Mirrors come from $CHARLM_MIRROR (folders or base URLs laid out <host>/<path>);
+the URL itself is the last resort.
+"""
+
+import argparse
+
+from charlm import paths
+from charlm.cli_util import run_main
+from charlm.download import FetchConfig, build_corpus, clear_partial
+from charlm.params import load_params
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("corpus")
+    ap.add_argument("--params", default="params.yaml")
+    args = ap.parse_args()
+    params = load_params(args.params)
+    spec = params.corpus(args.corpus)
+    out = paths.raw_text(args.corpus)
+    clear_partial(out)
+    info = build_corpus(args.corpus, spec, out, paths.download_cache(),
+                        cfg=FetchConfig(log=lambda m: print(m, flush=True)))
+    print(f"{args.corpus}: {info['chars']:,} chars from {info['sources']} file(s) -> {out}")
+
+
+if __name__ == "__main__":
+    run_main(main)

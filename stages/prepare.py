@@ -1,0 +1,30 @@
+"""Stage `prepare@<corpus>`: contiguous splits, vocabulary (train only), encoded arrays."""
+
+import argparse
+
+from charlm import paths
+from charlm.cli_util import run_main
+from charlm.download import decode
+from charlm.params import load_params
+from charlm.prepare import prepare_text, save_prepared
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("corpus")
+    ap.add_argument("--params", default="params.yaml")
+    args = ap.parse_args()
+    params = load_params(args.params)
+    params.corpus(args.corpus)
+    raw = paths.raw_text(args.corpus)
+    text = decode(raw.read_bytes(), "utf-8", str(raw))
+    vocab, arrays, stats = prepare_text(text, params.prepare.split, args.corpus)
+    save_prepared(paths.prepared(args.corpus), vocab, arrays, stats)
+    s = stats["splits"]
+    print(f"{args.corpus}: vocab {vocab.size} ids; train {s['train']['chars']:,} / "
+          f"val {s['val']['chars']:,} / test {s['test']['chars']:,} chars; unknown "
+          f"val {s['val']['unknown_chars']} test {s['test']['unknown_chars']}")
+
+
+if __name__ == "__main__":
+    run_main(main)
