@@ -88,7 +88,7 @@ def mirror_candidates(url: str, mirrors: Iterable[str]) -> list[str]:
     out = []
     for m in mirrors:
         if "://" in m:
-            out.append(m.rstrip("/") + "/" + urllib.parse.quote(rel))
+            out.append(m.rstrip("/") + "/" + urllib.parse.quote(rel, safe="/:@"))
         else:
             out.append(str(Path(m).expanduser() / rel))
     return out

@@ -1,0 +1,92 @@
+"""Vocabulary, splits and the prepare stage; `dvc repro` of download + prepare."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from charlm.errors import CorpusError, VocabError
+from charlm.params import SplitParams
+from charlm.prepare import prepare_text, save_prepared, split_bounds, load_split
+from charlm.vocab import UNK_ID, Vocab
+
+from conftest import ROOT, copy_repo, run_dvc
+
+
+def test_vocab_roundtrip_and_oov(tmp_path):
+    v = Vocab.build("hello world")
+    assert v.chars == sorted(set("hello world"))
+    assert v.size == len(set("hello world")) + 1
+    ids, n_unknown = v.encode("hello")
+    assert n_unknown == 0 and v.decode(ids) == "hello"
+    assert ids.dtype == np.uint8 and UNK_ID not in ids
+    ids, n_unknown = v.encode("help!")
+    assert n_unknown == 2 and ids[3] == UNK_ID and ids[4] == UNK_ID
+    assert v.decode(ids) == "hel\ufffd\ufffd"
+    with pytest.raises(VocabError, match=r"2 character\(s\) not in the vocabulary: '!', 'p'"):
+        v.encode_strict("help!", "prime")
+    v.save(tmp_path / "vocab.json")
+    w = Vocab.load(tmp_path / "vocab.json")
+    assert w.chars == v.chars and w.counts == v.counts
+    assert dict(zip(v.chars, v.counts))["l"] == 3
+
+
+def test_vocab_large_switches_dtype():
+    text = "".join(chr(c) for c in range(0x100, 0x100 + 70000) if not 0xD800 <= c < 0xE000)
+    v = Vocab.build(text)
+    assert v.size > 65536 and v.dtype == np.uint32
+    ids, n = v.encode(text[:100])
+    assert n == 0 and v.decode(ids) == text[:100]
+
+
+def test_split_bounds_tinyshakespeare_sizes():
+    a, b = split_bounds(1_115_394, SplitParams())
+    assert (a, b - a, 1_115_394 - b) == (1_003_854, 55_770, 55_770)
+
+
+def test_prepare_text_stats_and_oov():
+    text = "abcabcabcabcabcabc" * 10 + "xyz" * 4 + "abc"
+    vocab, arrays, stats = prepare_text(text, SplitParams(0.8, 0.1, 0.1), "toy")
+    assert sum(len(a) for a in arrays.values()) == len(text)
+    assert stats["splits"]["train"]["unknown_chars"] == 0
+    assert stats["splits"]["test"]["unknown_chars"] + stats["splits"]["val"]["unknown_chars"] > 0
+    decoded = "".join(vocab.decode(arrays[k]) for k in ("train", "val", "test"))
+    assert decoded.replace("\ufffd", "?") == "".join(
+        c if c in vocab.stoi else "?" for c in text)
+
+
+def test_prepare_refuses_tiny_and_single_char_corpora():
+    with pytest.raises(CorpusError, match="too small"):
+        prepare_text("ab", SplitParams(), "tiny")
+    with pytest.raises(CorpusError, match="1 distinct"):
+        prepare_text("a" * 1000, SplitParams(), "mono")
+
+
+def test_save_and_load_prepared(tmp_path):
+    vocab, arrays, stats = prepare_text("the quick brown fox " * 50, SplitParams(), "fox")
+    save_prepared(tmp_path, vocab, arrays, stats)
+    assert np.array_equal(load_split(tmp_path, "val"), arrays["val"])
+    assert json.loads((tmp_path / "stats.json").read_text())["vocab_size"] == vocab.size
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_dvc_repro_download_prepare_offline(mirror, tmp_path):
+    """`dvc repro prepare` in a fresh copy of the repo, offline with the mirror; then a no-op."""
+    repo = copy_repo(tmp_path / "repo")
+    params = (repo / "params.yaml").read_text()
+    params = params.replace("corpora: [tinyshakespeare, enwiki-sample, latex]",
+                            "corpora: [tinyshakespeare]")
+    (repo / "params.yaml").write_text(params)
+    env = {"CHARLM_MIRROR": str(mirror)}
+    run_dvc(["repro", "prepare"], repo, env)
+    stats = json.loads((repo / "data/prepared/tinyshakespeare/stats.json").read_text())
+    assert [stats["splits"][k]["chars"] for k in ("train", "val", "test")] == [
+        1_003_854, 55_770, 55_770]
+    assert stats["vocab_size"] == 66
+    again = run_dvc(["repro", "prepare"], repo, env)
+    assert "didn't change, skipping" in again.stdout or "up to date" in again.stdout
+    assert "Running stage" not in again.stdout
