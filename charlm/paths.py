@@ -36,3 +36,12 @@ def metrics_file(corpus: str, model: str) -> Path:
 
 def sample_file(corpus: str, model: str) -> Path:
     return SAMPLES / corpus / f"{model}.txt"
+
+
+def eval_dir(corpus: str, model: str) -> Path:
+    """Evaluation side outputs (the surprise view's data) that the report reads."""
+    return DATA / "eval" / corpus / model
+
+
+def summary_file() -> Path:
+    return METRICS / "summary.json"

@@ -1,0 +1,139 @@
+"""Scoring: every model, n-gram or neural, through one routine on the same splits.
+
+bpc = sum over the split's chars of -log2 P(char | preceding chars) / number of chars;
+perplexity = 2 ** bpc. The first chars of a split are scored from the empty history
+(the n-gram's `~` padding; an RNN's zero state), the same rule for every model.
+Unknown characters (not in the train vocabulary) are scored as the unknown id,
+which every model gives a small non-zero probability; their rate is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import paths
+from .errors import CharlmError
+from .fsutil import read_json, write_json, write_text
+from .prepare import load_split, load_stats
+from .vocab import Vocab
+
+SURPRISE_CHARS = 1500      # length of the test passage shown in the surprise view
+SURPRISE_TOP_K = 5
+
+
+def bpc_stats(log2p: np.ndarray) -> dict:
+    """bits per char, perplexity and char count from per-char log2 probabilities."""
+    log2p = np.asarray(log2p, dtype=np.float64)
+    if log2p.size == 0:
+        raise CharlmError("cannot score an empty split")
+    if not np.all(np.isfinite(log2p)):
+        bad = int(np.sum(~np.isfinite(log2p)))
+        raise CharlmError(f"{bad} char(s) got probability 0 or NaN: the model is not smoothed")
+    bpc = float(-log2p.sum() / log2p.size)
+    return {"bpc": bpc, "ppl": float(2.0 ** bpc), "chars": int(log2p.size)}
+
+
+@dataclass
+class Scorer:
+    """What evaluation needs of a trained model, whatever its kind."""
+    name: str
+    log2prob_sequence: Callable[[np.ndarray], np.ndarray]   # ids -> log2 P per char
+    next_log2probs: Callable[[np.ndarray], np.ndarray]      # ids -> (len, V) log2 dists
+    params: int                                             # parameters / stored entries
+    train_chars: int                                        # chars seen in training
+    train_seconds: float
+    sample_file: Path | None                                # sample written by training
+    info: dict
+
+
+def load_scorer(corpus: str, model: str, device: str = "cpu") -> Scorer:
+    if model == "ngram":
+        from .ngram import NgramModel
+        d = paths.ngram_dir(corpus)
+        m = NgramModel.load(d)
+        summary = read_json(d / "summary.json") if (d / "summary.json").exists() else {}
+        return Scorer("ngram", m.log2prob_sequence, m.next_log2probs,
+                      params=int(summary.get("params", m.num_entries)),
+                      train_chars=int(summary.get("train_chars", 0)),
+                      train_seconds=float(summary.get("fit_seconds", 0.0)),
+                      sample_file=d / "samples" / "kneser_ney.txt",
+                      info={"order": m.order, "smoothing": m.smoothing})
+    from .models import load_trained, log2prob_sequence, next_log2probs
+    d = paths.model_dir(corpus, model)
+    net, _vocab, config = load_trained(d, device=device)
+    summary = read_json(d / "summary.json")
+    return Scorer(model,
+                  lambda ids: log2prob_sequence(net, ids, device=device),
+                  lambda ids: next_log2probs(net, ids, device=device),
+                  params=int(summary["params"]),
+                  train_chars=int(summary["train_chars"]),
+                  train_seconds=float(summary["train_seconds"]),
+                  sample_file=d / "sample.txt",
+                  info={k: summary.get(k) for k in ("arch", "device", "steps", "best_val_bpc")})
+
+
+def score_splits(scorer: Scorer, prepared_dir: Path, splits=("val", "test")) -> dict:
+    """bpc/perplexity of each split, plus evaluation speed."""
+    out = {}
+    for split in splits:
+        ids = load_split(prepared_dir, split)
+        t0 = time.perf_counter()
+        lp = scorer.log2prob_sequence(ids)
+        secs = time.perf_counter() - t0
+        if len(lp) != len(ids):
+            raise CharlmError(f"{scorer.name}: scored {len(lp)} of {len(ids)} chars")
+        s = bpc_stats(lp)
+        out[split] = {**s, "seconds": secs, "chars_per_s": len(ids) / max(secs, 1e-9)}
+    return out
+
+
+def surprise_data(scorer: Scorer, vocab: Vocab, ids: np.ndarray) -> dict:
+    """Per-char -log2 P and top predictions on a test passage (for the HTML view)."""
+    dists = np.asarray(scorer.next_log2probs(ids), dtype=np.float64)
+    top = np.argsort(-dists, axis=1)[:, :SURPRISE_TOP_K]
+    table = ["\ufffd"] + vocab.chars
+    rows = np.arange(len(ids))
+    return {
+        "text": [table[i] for i in ids.tolist()],
+        "bits": (-dists[rows, ids.astype(np.int64)]).round(3).tolist(),
+        "top": [[[table[j], round(float(2.0 ** dists[r, j]), 3)] for j in top[r]]
+                for r in range(len(ids))],
+    }
+
+
+def evaluate(corpus: str, model: str, device: str = "cpu") -> dict:
+    """Score `model` on `corpus`; write metrics, sample and surprise data; return metrics."""
+    prepared = paths.prepared(corpus)
+    stats = load_stats(prepared)
+    vocab = Vocab.load(prepared / "vocab.json")
+    scorer = load_scorer(corpus, model, device)
+    scores = score_splits(scorer, prepared)
+    metrics = {
+        "corpus": corpus,
+        "model": model,
+        "val_bpc": scores["val"]["bpc"],
+        "val_ppl": scores["val"]["ppl"],
+        "test_bpc": scores["test"]["bpc"],
+        "test_ppl": scores["test"]["ppl"],
+        "test_chars": scores["test"]["chars"],
+        "test_unknown_rate": stats["splits"]["test"]["unknown_rate"],
+        "params": scorer.params,
+        "train_chars": scorer.train_chars,
+        "train_seconds": round(scorer.train_seconds, 3),
+        "eval_chars_per_s": round(scores["test"]["chars_per_s"], 1),
+        **{k: v for k, v in scorer.info.items() if v is not None},
+    }
+    write_json(paths.metrics_file(corpus, model), metrics)
+    sample_out = paths.sample_file(corpus, model)
+    if scorer.sample_file is not None and scorer.sample_file.exists():
+        write_text(sample_out, scorer.sample_file.read_text(encoding="utf-8"))
+    passage = load_split(prepared, "test")[:SURPRISE_CHARS]
+    eval_dir = paths.eval_dir(corpus, model)
+    write_json(eval_dir / "surprise.json", surprise_data(scorer, vocab, passage))
+    write_json(eval_dir / "metrics.json", metrics)
+    return metrics
