@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import CorpusError, DownloadError
-from .fsutil import atomic_open, write_text
+from .fsutil import atomic_open, remove_stale_temps, write_text
 from .params import CorpusSpec
 
 MIRROR_ENV = "CHARLM_MIRROR"
@@ -160,6 +160,7 @@ def fetch(url: str, sha256: str, dest: Path, mirrors: list[str] | None = None,
     if mirrors is None:
         mirrors = parse_mirrors(os.environ.get(MIRROR_ENV))
     dest = Path(dest)
+    remove_stale_temps(dest)          # leftovers of a killed earlier run
     if dest.is_file() and sha256_file(dest) == sha256:
         return dest
     candidates = mirror_candidates(url, mirrors) + [url]
@@ -294,12 +295,5 @@ def build_corpus(name: str, spec: CorpusSpec, out: Path, cache_dir: Path,
             "bytes_utf8": len(text.encode("utf-8"))}
 
 
-def clear_partial(out: Path) -> None:
-    """Remove leftovers of an interrupted write (temporary files beside `out`)."""
-    for p in out.parent.glob(f".{out.name}.*.tmp"):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-
-
 __all__ = ["FetchConfig", "build_corpus", "fetch", "parse_mirrors", "mirror_candidates",
-           "unpack", "decode", "sha256_file", "clear_partial"]
+           "unpack", "decode", "sha256_file"]

@@ -8,6 +8,7 @@ the previous file, if any, is untouched.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -15,6 +16,11 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 import numpy as np
+
+from .errors import CharlmError
+
+# Errors that mean "the disk (or a quota/size limit) is full": reported in one line.
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 @contextlib.contextmanager
@@ -29,10 +35,24 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Ite
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in _FULL:
+            raise CharlmError(f"cannot write {path}: {os.strerror(e.errno)} "
+                              "(the previous version, if any, is intact)") from None
         raise
+
+
+def remove_stale_temps(path: str | os.PathLike) -> int:
+    """Delete temp files that an interrupted atomic write of `path` left behind."""
+    path = Path(path)
+    n = 0
+    for p in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            n += 1
+    return n
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

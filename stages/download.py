@@ -8,7 +8,8 @@ import argparse
 
 from charlm import paths
 from charlm.cli_util import run_main
-from charlm.download import FetchConfig, build_corpus, clear_partial
+from charlm.download import FetchConfig, build_corpus
+from charlm.fsutil import remove_stale_temps
 from charlm.params import load_params
 
 
@@ -20,7 +21,7 @@ def main() -> None:
     params = load_params(args.params)
     spec = params.corpus(args.corpus)
     out = paths.raw_text(args.corpus)
-    clear_partial(out)
+    remove_stale_temps(out)
     info = build_corpus(args.corpus, spec, out, paths.download_cache(),
                         cfg=FetchConfig(log=lambda m: print(m, flush=True)))
     print(f"{args.corpus}: {info['chars']:,} chars from {info['sources']} file(s) -> {out}")

@@ -17,7 +17,7 @@ from charlm.download import (FetchConfig, build_corpus, decode, fetch, mirror_ca
 from charlm.errors import CorpusError, DownloadError
 from charlm.params import from_dict, CorpusSpec
 
-from conftest import sha256
+from helpers import sha256
 
 FAST = FetchConfig(timeout=1.0, retries=1, backoff=0.01)
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n".encode()
@@ -198,7 +198,7 @@ def test_build_corpus_errors_leave_no_output(server, tmp_path):
 
 def test_real_tinyshakespeare_from_mirror(mirror, tmp_path):
     from charlm.params import load_params
-    from conftest import ROOT
+    from helpers import ROOT
     spec = load_params(ROOT / "params.yaml").corpus("tinyshakespeare")
     out = tmp_path / "ts.txt"
     info = build_corpus("tinyshakespeare", spec, out, tmp_path / "cache", mirrors=[str(mirror)])

@@ -17,7 +17,7 @@ from charlm.evaluate import Scorer, bpc_stats, surprise_data
 from charlm.report import build_report, surprise_html
 from charlm.vocab import Vocab
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_bpc_is_mean_negative_log2_and_ppl_is_two_to_it():

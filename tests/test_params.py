@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from charlm.errors import ParamsError
 from charlm.params import load_params, parse_params
 
-from conftest import ROOT
+from helpers import ROOT
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
 

@@ -13,7 +13,7 @@ from charlm.params import SplitParams
 from charlm.prepare import prepare_text, save_prepared, split_bounds, load_split
 from charlm.vocab import UNK_ID, Vocab
 
-from conftest import ROOT, copy_repo, run_dvc
+from helpers import ROOT, copy_repo, run_dvc
 
 
 def test_vocab_roundtrip_and_oov(tmp_path):

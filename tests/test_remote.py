@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import copy_repo, run_dvc
+from helpers import copy_repo, run_dvc
 
 
 def _digest(root, rel_paths):

@@ -1,0 +1,118 @@
+"""Test helpers: paths, a real HTTP server on 127.0.0.1, repo copies, running dvc."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MIRROR = (ROOT.parent / "shared" / "corpora").resolve()
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict = {}
+    hits: dict = {}
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        self.hits[path] = self.hits.get(path, 0) + 1
+        route = self.routes.get(path)
+        if route is None:
+            self.send_error(404, "Not Found")
+            return
+        kind, body = route.get("kind", "ok"), route.get("body", b"")
+        if kind == "fail_once" and self.hits[path] == 1:
+            self.send_error(503, "Service Unavailable")
+            return
+        if kind == "status":
+            self.send_error(route["status"])
+            return
+        self.send_response(200)
+        length = len(body) + (1000 if kind == "truncated" else 0)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if kind == "slow":
+            time.sleep(route.get("delay", 3.0))
+        try:
+            if kind == "stall":       # half the body, then nothing for `delay` seconds
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(route.get("delay", 30.0))
+                return
+            self.wfile.write(body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        if kind == "truncated":
+            self.close_connection = True
+
+
+class LocalServer:
+    """A real HTTP server on 127.0.0.1: `serve(path, body, kind=...)` adds a route."""
+
+    def __init__(self):
+        handler = type("Handler", (_Handler,), {"routes": {}, "hits": {}})
+        self.handler = handler
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve(self, path: str, body: bytes = b"", **route) -> str:
+        self.handler.routes[path] = {"body": body, **route}
+        return self.base + path
+
+    def hits(self, path: str) -> int:
+        return self.handler.hits.get(path, 0)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def copy_repo(dest: Path) -> Path:
+    """A fresh git + DVC repo at `dest` holding this checkout's code and pipeline files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for d in ("charlm", "stages"):
+        shutil.copytree(ROOT / d, dest / d, ignore=ignore)
+    for f in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+        if (ROOT / f).exists():
+            shutil.copy2(ROOT / f, dest / f)
+    (dest / ".dvc").mkdir()
+    shutil.copy2(ROOT / ".dvc" / "config", dest / ".dvc" / "config")
+    shutil.copy2(ROOT / ".dvc" / ".gitignore", dest / ".dvc" / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def run_dvc(args: list[str], cwd: Path, env: dict | None = None, check: bool = True):
+    """Run the `dvc` of this interpreter's environment in `cwd`."""
+    full_env = {**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+PYTHON = sys.executable
