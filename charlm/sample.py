@@ -1,0 +1,110 @@
+"""Sampling text from a trained neural model, one character at a time.
+
+    for ch in sample_stream(model, vocab, length=500, seed=1, prime="ROMEO:"):
+        print(ch, end="", flush=True)
+    text = sample(model, vocab, 500, seed=1, prime="ROMEO:", temperature=0.8, top_k=20)
+    texts = sample_batch(model, vocab, n=4, length=500, seed=1)   # 4 samples, one batch
+
+The prime is run through the model in one fused call and warms the hidden state;
+then each step feeds the last character (batch 1, or n for `sample_batch`). On CPU the
+one-step calls run with oneDNN switched off: PyTorch's oneDNN RNN path is several
+times slower for single-step calls (measured in benchmarks/results/train.md), while
+the prime (a long sequence) and training keep it on. The unknown id is never sampled.
+Same model + seed + options give the same text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ParamsError
+from .models import CharRNN, mkldnn_enabled
+from .vocab import UNK_ID, Vocab
+
+
+def _check(length: int, temperature: float, top_k: Optional[int]) -> None:
+    if length < 0:
+        raise ParamsError(f"length: must be >= 0, got {length}")
+    if not temperature > 0:
+        raise ParamsError(f"temperature: must be > 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ParamsError(f"top_k: must be >= 1, got {top_k}")
+
+
+def encode_prime(vocab: Vocab, prime: Optional[str], unknown_ok: bool = False) -> np.ndarray:
+    """The prime's ids; unknown characters raise VocabError naming them, unless
+    `unknown_ok` (then they become the unknown id)."""
+    if not prime:
+        return np.zeros(0, dtype=np.int64)
+    if unknown_ok:
+        return vocab.encode(prime)[0].astype(np.int64)
+    return vocab.encode_strict(prime, what="prime").astype(np.int64)
+
+
+def _next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) -> torch.Tensor:
+    """(B, V) logits -> (B, V) float64 CPU probabilities (unknown id masked, top-k, temperature)."""
+    logits = logits.float() / temperature
+    logits[:, UNK_ID] = float("-inf")
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return F.softmax(logits, dim=-1).double().cpu()
+
+
+@torch.no_grad()
+def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n: int = 1,
+               temperature: float = 1.0, top_k: Optional[int] = None) -> Iterator[np.ndarray]:
+    """Yield `length` arrays of `n` sampled ids each (n samples generated as one batch)."""
+    _check(length, temperature, top_k)
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(int(seed))
+    state = None
+    if len(prime_ids):
+        x = torch.as_tensor(prime_ids, dtype=torch.long, device=device)[:, None].expand(-1, n)
+        logits, state = model(x.contiguous(), state)       # one fused call, oneDNN as usual
+        logits = logits[-1]
+    else:
+        logits = model.empty_history_logits()[None].expand(n, -1)
+    one_step_fast = device.type == "cpu"
+    with mkldnn_enabled(False) if one_step_fast else contextlib.nullcontext():
+        for _ in range(length):
+            ids = torch.multinomial(_next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
+            yield ids.numpy()
+            logits, state = model(ids.to(device)[None, :], state)
+            logits = logits[0]
+
+
+def sample_stream(model: CharRNN, vocab: Vocab, length: int, seed: int, prime: Optional[str] = None,
+                  temperature: float = 1.0, top_k: Optional[int] = None,
+                  unknown_ok: bool = False) -> Iterator[str]:
+    """Yield the sampled characters one by one (the prime itself is not yielded)."""
+    prime_ids = encode_prime(vocab, prime, unknown_ok)
+    table = vocab.chars
+    for ids in sample_ids(model, prime_ids, length, seed, 1, temperature, top_k):
+        yield table[int(ids[0]) - 1]
+
+
+def sample(model: CharRNN, vocab: Vocab, length: int, seed: int, prime: Optional[str] = None,
+           temperature: float = 1.0, top_k: Optional[int] = None, unknown_ok: bool = False) -> str:
+    """`length` sampled characters as one string (without the prime)."""
+    return "".join(sample_stream(model, vocab, length, seed, prime, temperature, top_k, unknown_ok))
+
+
+def sample_batch(model: CharRNN, vocab: Vocab, n: int, length: int, seed: int,
+                 prime: Optional[str] = None, temperature: float = 1.0,
+                 top_k: Optional[int] = None, unknown_ok: bool = False) -> list[str]:
+    """`n` independent samples generated together as one batch."""
+    if n < 1:
+        raise ParamsError(f"n: must be >= 1, got {n}")
+    prime_ids = encode_prime(vocab, prime, unknown_ok)
+    steps = list(sample_ids(model, prime_ids, length, seed, n, temperature, top_k))
+    if not steps:
+        return [""] * n
+    ids = np.stack(steps, axis=1)            # (n, length)
+    return [vocab.decode(row) for row in ids]

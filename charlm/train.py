@@ -1,0 +1,435 @@
+"""The trainer: truncated BPTT over B parallel contiguous streams, resumable, reproducible.
+
+The train split is cut into `batch_size` contiguous streams; each step takes the next
+`seq_len` chars of every stream, runs ONE fused recurrent call on the (seq_len, batch)
+block, and carries the (detached) hidden state to the next step, so every stream reads
+its text in order. When a stream reaches its end all streams restart at their
+beginning with a zero state. Loss: `F.cross_entropy` on the logits; AdamW (plain Adam
+when weight_decay is 0), global gradient-norm clipping, linear warm-up then cosine
+decay to `min_lr`, dropout, a fixed number of steps.
+
+Validation: val bpc on the whole val split every `eval_every` steps and at the end,
+with `models.log2prob_sequence` (the evaluate stage's routine); the best-on-val weights
+are kept. Checkpoints (charlm.checkpoint) every `checkpoint_every` steps, at the end,
+and on SIGINT/SIGTERM; a rerun resumes from them and ends with the same metrics as an
+uninterrupted run (CPU, same machine). Distributed training later: `StreamBatcher`
+already takes (rank, world_size) and gives each rank its own share of the streams, and
+only rank 0 writes files.
+
+    summary = train_model(prepared_dir, out_dir, params.train, "lstm", live_dir=...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt
+from .errors import CheckpointError, CharlmError, ParamsError, TrainingError
+from .fsutil import write_json, write_text
+from .models import (LN2, CharRNN, ModelConfig, State, describe, detach_state, log2prob_sequence,
+                     memory_estimate, parameter_count, save_trained)
+from .param_sections import ModelSpec, TrainParams
+from .prepare import load_split
+from .vocab import Vocab
+
+STOP_ENV = "CHARLM_STOP_AFTER_STEPS"     # test hook: behave as if SIGTERM arrived after step k
+
+
+class TrainingInterrupted(CharlmError):
+    """SIGINT/SIGTERM (or the test hook) stopped training after a checkpoint was written."""
+
+
+# --------------------------------------------------------------------------- config
+
+def resolve(tp: TrainParams, model_name: str) -> tuple[ModelSpec, TrainParams]:
+    """The model's spec and the train params with its per-model overrides applied."""
+    if model_name not in tp.models:
+        raise ParamsError(f"train.models: no entry for model {model_name!r}; "
+                          f"defined: {', '.join(tp.models) or 'none'}")
+    spec = tp.models[model_name]
+    run = dataclasses.replace(
+        tp, models={}, steps=spec.steps or tp.steps, lr=spec.lr or tp.lr,
+        batch_size=spec.batch_size or tp.batch_size, seq_len=spec.seq_len or tp.seq_len)
+    if run.min_lr > run.lr:
+        run = dataclasses.replace(run, min_lr=run.lr)
+    if run.batch_size % run.grad_accum:
+        raise ParamsError(f"train.models.{model_name}: batch_size {run.batch_size} is not "
+                          f"divisible by grad_accum {run.grad_accum}")
+    return spec, run
+
+
+def model_config(spec: ModelSpec, vocab_size: int) -> ModelConfig:
+    return ModelConfig(arch=spec.arch, vocab_size=vocab_size, hidden_size=spec.hidden_size,
+                       num_layers=spec.num_layers, dropout=spec.dropout,
+                       embedding_dim=spec.embedding_dim)
+
+
+def lr_at(step: int, run: TrainParams) -> float:
+    """Linear warm-up over warmup_steps, then cosine decay from lr to min_lr at the last step."""
+    if run.warmup_steps and step < run.warmup_steps:
+        return run.lr * (step + 1) / run.warmup_steps
+    span = max(1, run.steps - run.warmup_steps)
+    frac = min(1.0, (step - run.warmup_steps) / span)
+    return run.min_lr + 0.5 * (run.lr - run.min_lr) * (1.0 + math.cos(math.pi * frac))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+# --------------------------------------------------------------------------- data
+
+class StreamBatcher:
+    """B contiguous streams over `data`; `next()` gives (x, y, reset) as (T, b) int64 arrays.
+
+    With world_size > 1, rank r takes streams [r*B/W, (r+1)*B/W) of the global B.
+    """
+
+    def __init__(self, data: np.ndarray, batch_size: int, seq_len: int,
+                 rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise ParamsError(f"train.batch_size {batch_size} is not divisible by nproc {world_size}")
+        self.data, self.seq_len = data, seq_len
+        self.stream_len = (len(data) - 1) // batch_size
+        if self.stream_len < seq_len:
+            raise TrainingError(f"the train split ({len(data):,} chars) is too small for "
+                                f"{batch_size} streams of seq_len {seq_len}")
+        per = batch_size // world_size
+        self.starts = (np.arange(rank * per, (rank + 1) * per) * self.stream_len)[None, :]
+        self.offsets = np.arange(seq_len)[:, None]
+        self.pos = 0              # chars already read from each stream
+        self.epoch = 0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        reset = False
+        if self.pos + self.seq_len > self.stream_len:
+            self.pos, self.epoch, reset = 0, self.epoch + 1, True
+        idx = self.starts + self.pos + self.offsets
+        self.pos += self.seq_len
+        return self.data[idx].astype(np.int64), self.data[idx + 1].astype(np.int64), reset
+
+    def state(self) -> dict:
+        return {"pos": self.pos, "epoch": self.epoch}
+
+    def load_state(self, d: dict) -> None:
+        self.pos, self.epoch = int(d["pos"]), int(d["epoch"])
+
+
+# --------------------------------------------------------------------------- helpers
+
+def bpc(model: CharRNN, ids: np.ndarray, device, run: TrainParams) -> float:
+    """Mean bits per char of `ids` (the evaluate stage's routine)."""
+    lp = log2prob_sequence(model, ids, device, streams=run.eval_streams, overlap=run.eval_overlap)
+    return float(-lp.mean())
+
+
+def _state_tensors(states: list[Optional[State]]) -> dict[str, torch.Tensor]:
+    out = {}
+    for m, st in enumerate(states):
+        if st is None:
+            continue
+        for j, t in enumerate(st if isinstance(st, tuple) else (st,)):
+            out[f"hidden.{m}.{j}"] = t
+    return out
+
+
+def _states_from(tensors: dict, n_micro: int, lstm: bool, device) -> list[Optional[State]]:
+    states: list[Optional[State]] = []
+    for m in range(n_micro):
+        parts = [tensors[f"hidden.{m}.{j}"].to(device) for j in range(2 if lstm else 1)
+                 if f"hidden.{m}.{j}" in tensors]
+        states.append(None if not parts else (tuple(parts) if lstm else parts[0]))
+    return states
+
+
+def fingerprint(mcfg: ModelConfig, run: TrainParams, train: np.ndarray) -> str:
+    """What a checkpoint must match to be resumed: model, result-changing params, data."""
+    keep = {k: v for k, v in dataclasses.asdict(run).items()
+            if k not in ("checkpoint_every", "log_every", "device", "threads", "models",
+                         "sample_chars", "sample_prime", "sample_temperature", "compile")}
+    doc = json.dumps({"model": mcfg.to_json(), "train": keep, "n": int(len(train)),
+                      "crc": zlib.crc32(np.ascontiguousarray(train).tobytes())}, sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
+def _trim_live(live_dir: Path, last_step: int) -> None:
+    """Drop DVCLive TSV rows logged after the checkpoint we resume from."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        lines = tsv.read_text(encoding="utf-8").splitlines()
+        if not lines:
+            continue
+        head, rows = lines[0], lines[1:]
+        col = head.split("\t").index("step") if "step" in head.split("\t") else None
+        if col is None:
+            continue
+        keep = [r for r in rows if int(r.split("\t")[col]) <= last_step]
+        write_text(tsv, "\n".join([head, *keep]) + "\n")
+
+
+class _Live:
+    """DVCLive if a directory is given (imported lazily), else nothing."""
+
+    def __init__(self, live_dir: Optional[Path], resume: bool, last_step: int):
+        self.live = None
+        if live_dir is None:
+            return
+        from dvclive import Live
+        if resume:
+            _trim_live(live_dir, last_step)
+        self.live = Live(dir=str(live_dir), dvcyaml=None, resume=resume, save_dvc_exp=False,
+                         report=None)
+
+    def log(self, step: int, **metrics: float) -> None:
+        if self.live is None:
+            return
+        self.live.step = step
+        for k, v in metrics.items():
+            self.live.log_metric(k, v)
+        self.live.make_summary()
+
+    def end(self) -> None:
+        if self.live is not None:
+            self.live.make_summary()
+
+
+# --------------------------------------------------------------------------- training
+
+@dataclass
+class TrainResult:
+    model: CharRNN
+    vocab: Vocab
+    summary: dict
+
+
+def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, model_name: str,
+                live_dir: str | Path | None = None, corpus: str = "", progress: bool = True,
+                log: Callable[[str], None] = print, rank: int = 0, world_size: int = 1,
+                write_outputs: bool = True) -> TrainResult:
+    """Train (or resume) `model_name` on the prepared corpus; write the outputs to out_dir.
+
+    out_dir gets model.safetensors + config.json (best-on-val weights), checkpoint/,
+    summary.json and sample.txt (see the module docstring).
+    """
+    spec, run = resolve(tp, model_name)
+    if run.nproc != 1 or world_size != 1:
+        raise TrainingError("train.nproc > 1 (torchrun/DDP) is not implemented yet; use nproc: 1")
+    out_dir, is_main = Path(out_dir), rank == 0
+    ckpt_path = out_dir / "checkpoint" / "last.safetensors"
+    device = pick_device(run.device)
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+
+    vocab = Vocab.load(Path(prepared_dir) / "vocab.json")
+    train = load_split(prepared_dir, "train")
+    val = load_split(prepared_dir, "val")
+    mcfg = model_config(spec, vocab.size)
+    fp = fingerprint(mcfg, run, train)
+
+    torch.manual_seed(run.seed)
+    np.random.seed(run.seed % 2**32)
+    random.seed(run.seed)
+    model = CharRNN(mcfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.99),
+                            weight_decay=run.weight_decay)
+    batcher = StreamBatcher(train, run.batch_size, run.seq_len, rank, world_size)
+    n_micro = run.grad_accum
+    micro_b = run.batch_size // world_size // n_micro
+    states: list[Optional[State]] = [None] * n_micro
+    start_step, best_val, best_step, history = 0, float("inf"), -1, []
+    best_sd = None
+    step_seconds = 0.0
+    resumed = False
+
+    if ckpt_path.is_file():
+        tensors, meta = ckpt.load_checkpoint(ckpt_path)
+        if meta.get("fingerprint") != fp:
+            log(f"{ckpt_path}: made with other params or data; starting afresh")
+        else:
+            try:
+                model.load_state_dict({k: v.to(device) for k, v in ckpt.unprefixed("model.", tensors).items()})
+                ckpt.optimizer_from_flat(opt, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer"])
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise CheckpointError(f"{ckpt_path}: does not fit the model ({str(e).splitlines()[0]})") from None
+            best_sd = ckpt.unprefixed("best.", tensors) or None
+            batcher.load_state(meta["data"])
+            states = _states_from(tensors, n_micro, mcfg.arch == "lstm", device)
+            ckpt.rng_from_flat(tensors, meta["rng"])
+            start_step, best_val, best_step = meta["step"], meta["best_val_bpc"], meta["best_step"]
+            history, step_seconds = meta["history"], meta["step_seconds"]
+            resumed = True
+            log(f"resuming from {ckpt_path} at step {start_step}/{run.steps}")
+
+    mem = memory_estimate(model, run.batch_size, run.seq_len)
+    log(describe(model, run.batch_size, run.seq_len))
+    live = _Live(Path(live_dir) if (live_dir and is_main) else None, resumed, start_step)
+    fwd = torch.compile(model) if run.compile else model
+    use_amp = run.amp and device.type == "cuda"
+
+    def save_ckpt(step_done: int) -> None:
+        if not is_main:
+            return
+        o_t, o_meta = ckpt.optimizer_to_flat(opt)
+        r_t, r_meta = ckpt.rng_to_flat()
+        tensors = {**ckpt.prefixed("model.", model.state_dict()), **o_t, **r_t,
+                   **_state_tensors(states)}
+        if best_sd is not None:
+            tensors.update(ckpt.prefixed("best.", best_sd))
+        ckpt.save_checkpoint(ckpt_path, tensors, {
+            "fingerprint": fp, "model_name": model_name, "model": mcfg.to_json(),
+            "step": step_done, "steps": run.steps, "data": batcher.state(),
+            "hidden_state": "carried per stream; zeroed when the streams wrap",
+            "schedule": {"kind": "warmup_cosine", "warmup_steps": run.warmup_steps,
+                         "lr": run.lr, "min_lr": run.min_lr, "steps": run.steps},
+            "optimizer": o_meta, "rng": r_meta, "best_val_bpc": best_val, "best_step": best_step,
+            "history": history, "step_seconds": step_seconds})
+
+    stop = {"signal": None}
+    stop_after = int(os.environ.get(STOP_ENV, "0") or 0)
+
+    def on_signal(signum, frame):
+        stop["signal"] = signal.Signals(signum).name
+
+    old_handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old_handlers[sig] = signal.signal(sig, on_signal)
+        except ValueError:           # not the main thread: no handlers
+            pass
+
+    bar = None
+    if progress and is_main:
+        from tqdm import tqdm
+        bar = tqdm(total=run.steps, initial=start_step, desc=f"{corpus}/{model_name}".strip("/"),
+                   unit="step", mininterval=1.0, dynamic_ncols=True)
+    chars_per_step = run.batch_size * run.seq_len
+    t_start = time.perf_counter()
+    window_t, window_chars, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    try:
+        model.train()
+        for step in range(start_step, run.steps):
+            t0 = time.perf_counter()
+            lr = lr_at(step, run)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x_np, y_np, reset = batcher.next()
+            if reset:
+                states = [None] * n_micro
+            x = torch.from_numpy(x_np).to(device, non_blocking=True)
+            y = torch.from_numpy(y_np).to(device, non_blocking=True)
+            step_loss = torch.zeros((), device=device)
+            for m in range(n_micro):
+                xs, ys = x[:, m * micro_b:(m + 1) * micro_b], y[:, m * micro_b:(m + 1) * micro_b]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    logits, st = fwd(xs, states[m])
+                loss = F.cross_entropy(logits.float().reshape(-1, mcfg.vocab_size), ys.reshape(-1))
+                (loss / n_micro).backward()
+                states[m] = detach_state(st)
+                step_loss += loss.detach() / n_micro
+            if run.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            loss_v = step_loss.item() if device.type == "cpu" else None
+            if loss_v is not None and not math.isfinite(loss_v):
+                raise TrainingError(f"{model_name}: loss is {loss_v} at step {step + 1} (diverged; "
+                                    "lower train.lr or raise grad_clip)")
+            step_seconds += time.perf_counter() - t0
+            done = step + 1
+            loss_sum += step_loss if loss_v is None else loss_v
+            loss_n += 1
+            window_chars += chars_per_step
+
+            if done % run.log_every == 0 or done == run.steps:
+                now = time.perf_counter()
+                loss_mean = float(loss_sum) / loss_n
+                if not math.isfinite(loss_mean):
+                    raise TrainingError(f"{model_name}: loss is {loss_mean} near step {done} (diverged)")
+                cps = window_chars / max(now - window_t, 1e-9)
+                live.log(done, **{"train/loss": loss_mean, "train/bpc": loss_mean / LN2,
+                                  "lr": lr, "chars_per_s": cps})
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss_mean:.3f}", chars_s=f"{cps:,.0f}", refresh=False)
+                window_t, window_chars, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+            if done % run.eval_every == 0 or done == run.steps:
+                v = bpc(model, val, device, run)
+                history.append({"step": done, "chars": done * chars_per_step,
+                                "seconds": round(time.perf_counter() - t_start, 3), "val_bpc": v})
+                if v < best_val:
+                    best_val, best_step = v, done
+                    best_sd = {k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()}
+                live.log(done, **{"val/bpc": v})
+                if bar is not None:
+                    bar.write(f"step {done}: val bpc {v:.4f} (best {best_val:.4f} at {best_step})")
+                window_t = time.perf_counter()        # eval time is not training throughput
+            if bar is not None:
+                bar.update(1)
+            if stop_after and done == stop_after and done < run.steps:
+                stop["signal"] = f"{STOP_ENV}={stop_after}"
+            if done % run.checkpoint_every == 0 or done == run.steps or stop["signal"]:
+                save_ckpt(done)
+                window_t = time.perf_counter()
+            if stop["signal"]:
+                raise TrainingInterrupted(f"{stop['signal']}: stopped after step {done}/{run.steps}; "
+                                          f"checkpoint {ckpt_path}; rerun to resume")
+    finally:
+        if bar is not None:
+            bar.close()
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
+
+    if start_step >= run.steps and best_sd is None:
+        raise CheckpointError(f"{ckpt_path}: finished checkpoint without best weights")
+    model.load_state_dict({k: v.to(device) for k, v in best_sd.items()})
+    model.eval()
+    train_chars = run.steps * chars_per_step
+    summary = {
+        "model": model_name, "corpus": corpus, "arch": mcfg.arch,
+        "hidden_size": mcfg.hidden_size, "num_layers": mcfg.num_layers,
+        "embedding_dim": mcfg.embedding_dim, "vocab_size": mcfg.vocab_size,
+        "params": parameter_count(model), "weight_bytes": mem["weight_bytes"],
+        "with_backward_bytes": mem["with_backward_bytes"],
+        "steps": run.steps, "batch_size": run.batch_size, "seq_len": run.seq_len,
+        "train_chars": train_chars, "train_seconds": round(step_seconds, 3),
+        "chars_per_s": round(train_chars / max(step_seconds, 1e-9), 1),
+        "best_val_bpc": best_val, "best_step": best_step,
+        "final_val_bpc": history[-1]["val_bpc"] if history else None,
+        "eval_streams": run.eval_streams, "device": str(device), "amp": use_amp,
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "seed": run.seed,
+        "resumed": resumed, "history": history,
+    }
+    if write_outputs and is_main:
+        from .sample import sample
+        save_trained(out_dir, model, vocab, extra={"model_name": model_name, "corpus": corpus,
+                                                   "best_val_bpc": best_val, "best_step": best_step,
+                                                   "steps": run.steps, "seed": run.seed})
+        text = sample(model.to("cpu"), vocab, run.sample_chars, seed=run.seed,
+                      prime=run.sample_prime, temperature=run.sample_temperature, unknown_ok=True)
+        model.to(device)
+        write_text(out_dir / "sample.txt", text)
+        write_json(out_dir / "summary.json", summary)
+        live.log(run.steps, **{"best_val_bpc": best_val})
+        live.end()
+    log(f"{corpus}/{model_name}: best val bpc {best_val:.4f} at step {best_step}; "
+        f"{summary['chars_per_s']:,.0f} chars/s over {step_seconds:.1f} s on {device}")
+    return TrainResult(model, vocab, summary)
