@@ -79,3 +79,34 @@ class TrainParams:
             if bs % self.grad_accum:
                 raise ParamsError(f"{where}.models.{name}: batch_size {bs} is not divisible "
                                   f"by grad_accum {self.grad_accum}")
+
+
+@register_section("ngram")
+@dataclass
+class NgramParams:
+    max_order: int = 10                   # orders 1..max_order are fitted (order = history length)
+    smoothings: list[Literal["kneser_ney", "witten_bell", "add_k"]] = field(
+        default_factory=lambda: ["kneser_ney", "witten_bell", "add_k"])
+    add_k: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])   # k values tried on val
+    chosen: Literal["kneser_ney", "witten_bell", "add_k"] = "kneser_ney"   # the saved model
+    sample_orders: list[int] = field(default_factory=lambda: [4, 10])      # mle samples
+    sample_length: int = 500
+    seed: int = 1234
+
+    def check(self, where: str) -> None:
+        from .params import ParamsError
+        if not 1 <= self.max_order <= 32:
+            raise ParamsError(f"{where}.max_order: must be in 1..32, got {self.max_order}")
+        if not self.smoothings:
+            raise ParamsError(f"{where}.smoothings: must list at least one smoothing")
+        if self.chosen not in self.smoothings:
+            raise ParamsError(f"{where}.chosen: {self.chosen!r} is not in smoothings")
+        if "add_k" in self.smoothings and not self.add_k:
+            raise ParamsError(f"{where}.add_k: must list at least one k when add_k is fitted")
+        for i, k in enumerate(self.add_k):
+            positive(where, f"add_k[{i}]", k)
+        for i, o in enumerate(self.sample_orders):
+            if not 1 <= o <= self.max_order:
+                raise ParamsError(f"{where}.sample_orders[{i}]: must be in 1..max_order "
+                                  f"({self.max_order}), got {o}")
+        positive(where, "sample_length", self.sample_length, zero_ok=True)
