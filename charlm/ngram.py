@@ -350,7 +350,7 @@ class NgramModel:
         self.counts = counts if counts.max_order == order else counts.truncated(order)
         self.order = order
         self.smoothing = smoothing
-        self.add_k = float(add_k)
+        self.add_k = float(add_k) if smoothing == "add_k" else None
         self.vocab = vocab
         self.discounts: list = []          # kneser_ney: per level (D1, D2, D3+)
         self.fallback_levels: list = []    # kneser_ney: levels whose estimate was invalid

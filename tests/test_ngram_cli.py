@@ -1,0 +1,122 @@
+"""`charlm ngram query|sample` and the `ngram` stage's library driver, on a tiny corpus."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from charlm import paths
+from charlm.cli import main
+from charlm.ngram import NgramModel, fit_and_select, write_orders_tsv
+from charlm.param_sections import NgramParams
+from charlm.params import SplitParams, from_dict, ParamsError
+from charlm.prepare import prepare_text, save_prepared
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ("hello world, hello there.\nthe yellow fellow sells shells.\n" * 40
+        + "a cello in the hall.\n" * 10)
+
+
+@pytest.fixture
+def corpus(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    vocab, arrays, stats = prepare_text(TEXT, SplitParams(0.8, 0.1, 0.1), "tiny")
+    save_prepared(paths.prepared("tiny"), vocab, arrays, stats)
+    return tmp_path
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_query_prints_distribution_most_likely_first(corpus, capsys):
+    code, out, _ = run(["ngram", "query", "--corpus", "tiny", "--order", "4", "ello"], capsys)
+    assert code == 0
+    rows = [line.split("\t") for line in out.strip().splitlines()]
+    probs = [float(p) for _, p in rows]
+    assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-5
+    assert rows[0][0] == "' '"                     # "hello " / "fellow": 'ello' -> ' ' or 'w'
+    assert {r[0] for r in rows} == {"' '", "'w'"}
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["query", "--order", "4", "ell"], "needs exactly 4"),
+    (["query", "--order", "4", "el#o"], "'#'"),
+    (["query", "--order", "0", "x"], ">= 1"),
+    (["sample", "--order", "3", "--prime", "Q!"], "'!', 'Q'"),
+    (["sample", "--order", "5000"], "absurd"),
+])
+def test_cli_errors_are_one_line(corpus, capsys, argv, msg):
+    code, _, err = run(["ngram", argv[0], "--corpus", "tiny", *argv[1:]], capsys)
+    assert code == 2 and msg in err and err.count("\n") == 1 and err.startswith("error: ")
+
+
+def test_sample_is_reproducible(corpus, capsys):
+    argv = ["ngram", "sample", "--corpus", "tiny", "--order", "3", "--length", "60",
+            "--seed", "4", "--prime", "hel", "--smoothing", "kneser_ney"]
+    a = run(argv, capsys)[1]
+    assert a == run(argv, capsys)[1]
+    assert a.startswith("hel") and len(a) == 3 + 60 + 1
+
+
+def test_fit_and_select_writes_consistent_metrics(corpus, tmp_path):
+    vocab, arrays, _ = prepare_text(TEXT, SplitParams(0.8, 0.1, 0.1), "tiny")
+    cfg = from_dict(NgramParams, {"max_order": 4, "add_k": [1.0, 0.1], "sample_orders": [2, 4],
+                                  "sample_length": 40}, "ngram")
+    model, m, rows, samples = fit_and_select(arrays["train"], arrays["val"], arrays["test"],
+                                             vocab, cfg, log=lambda _: None)
+    assert m["smoothing"] == "kneser_ney" and m["order"] == model.order
+    kn = m["smoothings"]["kneser_ney"]
+    best = min(range(1, 5), key=lambda o: kn["orders"][str(o)]["val_bpc"])
+    assert m["order"] == best                                   # chosen on val
+    assert m["test_bpc"] == kn["orders"][str(best)]["test_bpc"]
+    assert m["test_ppl"] == pytest.approx(2 ** m["test_bpc"])
+    # the reported bpc is the model's own scoring of the split
+    lp = model.log2prob_sequence(arrays["test"])
+    assert m["test_bpc"] == pytest.approx(-lp.mean(), rel=1e-12)
+    assert set(samples) == {"mle_order2", "mle_order4", f"kneser_ney_order{best}"}
+    assert all(len(t) == 40 for t in samples.values())
+    write_orders_tsv(tmp_path / "o.tsv", rows, cfg.smoothings)
+    table = list(csv.DictReader(open(tmp_path / "o.tsv"), delimiter="\t"))
+    assert [int(r["order"]) for r in table] == [1, 2, 3, 4]
+    assert set(table[0]) == {"order", "kneser_ney", "witten_bell", "add_k"}
+
+
+def test_params_validation():
+    with pytest.raises(ParamsError, match="max_order"):
+        from_dict(NgramParams, {"max_order": 0}, "ngram")
+    with pytest.raises(ParamsError, match="sample_orders"):
+        from_dict(NgramParams, {"max_order": 3, "sample_orders": [4]}, "ngram")
+    with pytest.raises(ParamsError, match="chosen"):
+        from_dict(NgramParams, {"smoothings": ["add_k"]}, "ngram")
+
+
+def test_stage_end_to_end(corpus):
+    (corpus / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace(
+        "max_order: 10", "max_order: 4").replace("sample_orders: [4, 10]", "sample_orders: [4]"))
+    r = subprocess.run([sys.executable, "-m", "stages.ngram", "tinyshakespeare"], cwd=corpus,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "prepare" in r.stderr     # not prepared here: one clear line
+    prepared = paths.prepared("tinyshakespeare")
+    paths.prepared("tiny").rename(prepared)
+    r = subprocess.run([sys.executable, "-m", "stages.ngram", "tinyshakespeare"], cwd=corpus,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(Path("metrics/ngram/tinyshakespeare.json").read_text())
+    model = NgramModel.load(paths.ngram_dir("tinyshakespeare"))
+    assert (model.order, model.smoothing) == (m["order"], "kneser_ney")
+    test = np.load(prepared / "test.npy", allow_pickle=False)
+    assert -model.log2prob_sequence(test).mean() == pytest.approx(m["test_bpc"], rel=1e-12)
+    names = sorted(p.name for p in (paths.ngram_dir("tinyshakespeare") / "samples").iterdir())
+    assert names == sorted(["mle_order4.txt", f"kneser_ney_order{m['order']}.txt"])
