@@ -231,13 +231,13 @@ def log2prob_sequence(model: CharRNN, ids: np.ndarray, device: torch.device | st
     from streams=1 is measured in benchmarks/results/train.md.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     n = len(ids)
     out = np.empty(n, dtype=np.float64)
     if n == 0:
         return out
     ids = np.asarray(ids)
+    was_training = model.training
+    model.eval()
     try:
         first = F.log_softmax(model.empty_history_logits().float(), dim=-1)[int(ids[0])]
         out[0] = first.item() / LN2

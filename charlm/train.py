@@ -237,8 +237,19 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
     device = pick_device(run.device)
     if run.threads:
         torch.set_num_threads(run.threads)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
+    try:
+        return _train(prepared_dir, out_dir, run, spec, model_name, live_dir, corpus, progress,
+                      log, rank, world_size, write_outputs, ckpt_path, device, is_main)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name: str, live_dir,
+           corpus: str, progress: bool, log, rank: int, world_size: int, write_outputs: bool,
+           ckpt_path: Path, device: torch.device, is_main: bool) -> TrainResult:
 
     vocab = Vocab.load(Path(prepared_dir) / "vocab.json")
     train = load_split(prepared_dir, "train")
@@ -258,7 +269,7 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
     states: list[Optional[State]] = [None] * n_micro
     start_step, best_val, best_step, history = 0, float("inf"), -1, []
     best_sd = None
-    step_seconds = 0.0
+    step_seconds = overhead = 0.0     # time in steps (not evals); of it, data/schedule/clip/logging
     resumed = False
 
     if ckpt_path.is_file():
@@ -277,6 +288,7 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
             ckpt.rng_from_flat(tensors, meta["rng"])
             start_step, best_val, best_step = meta["step"], meta["best_val_bpc"], meta["best_step"]
             history, step_seconds = meta["history"], meta["step_seconds"]
+            overhead = meta.get("overhead_seconds", 0.0)
             resumed = True
             log(f"resuming from {ckpt_path} at step {start_step}/{run.steps}")
 
@@ -302,7 +314,7 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
             "schedule": {"kind": "warmup_cosine", "warmup_steps": run.warmup_steps,
                          "lr": run.lr, "min_lr": run.min_lr, "steps": run.steps},
             "optimizer": o_meta, "rng": r_meta, "best_val_bpc": best_val, "best_step": best_step,
-            "history": history, "step_seconds": step_seconds})
+            "history": history, "step_seconds": step_seconds, "overhead_seconds": overhead})
 
     stop = {"signal": None}
     stop_after = int(os.environ.get(STOP_ENV, "0") or 0)
@@ -337,6 +349,7 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
                 states = [None] * n_micro
             x = torch.from_numpy(x_np).to(device, non_blocking=True)
             y = torch.from_numpy(y_np).to(device, non_blocking=True)
+            t_data = time.perf_counter()
             step_loss = torch.zeros((), device=device)
             for m in range(n_micro):
                 xs, ys = x[:, m * micro_b:(m + 1) * micro_b], y[:, m * micro_b:(m + 1) * micro_b]
@@ -346,22 +359,23 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
                 (loss / n_micro).backward()
                 states[m] = detach_state(st)
                 step_loss += loss.detach() / n_micro
+            t_clip = time.perf_counter()
             if run.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
+            overhead += (t_data - t0) + (time.perf_counter() - t_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
             loss_v = step_loss.item() if device.type == "cpu" else None
             if loss_v is not None and not math.isfinite(loss_v):
                 raise TrainingError(f"{model_name}: loss is {loss_v} at step {step + 1} (diverged; "
                                     "lower train.lr or raise grad_clip)")
-            step_seconds += time.perf_counter() - t0
             done = step + 1
             loss_sum += step_loss if loss_v is None else loss_v
             loss_n += 1
             window_chars += chars_per_step
 
             if done % run.log_every == 0 or done == run.steps:
-                now = time.perf_counter()
+                t_log = now = time.perf_counter()
                 loss_mean = float(loss_sum) / loss_n
                 if not math.isfinite(loss_mean):
                     raise TrainingError(f"{model_name}: loss is {loss_mean} near step {done} (diverged)")
@@ -371,6 +385,8 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
                 if bar is not None:
                     bar.set_postfix(loss=f"{loss_mean:.3f}", chars_s=f"{cps:,.0f}", refresh=False)
                 window_t, window_chars, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+                overhead += window_t - t_log
+            step_seconds += time.perf_counter() - t0    # the step, data and logging; not eval
             if done % run.eval_every == 0 or done == run.steps:
                 v = bpc(model, val, device, run)
                 history.append({"step": done, "chars": done * chars_per_step,
@@ -412,6 +428,8 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
         "steps": run.steps, "batch_size": run.batch_size, "seq_len": run.seq_len,
         "train_chars": train_chars, "train_seconds": round(step_seconds, 3),
         "chars_per_s": round(train_chars / max(step_seconds, 1e-9), 1),
+        "overhead_seconds": round(overhead, 3),
+        "overhead_pct": round(100.0 * overhead / max(step_seconds, 1e-9), 2),
         "best_val_bpc": best_val, "best_step": best_step,
         "final_val_bpc": history[-1]["val_bpc"] if history else None,
         "eval_streams": run.eval_streams, "device": str(device), "amp": use_amp,
@@ -423,8 +441,9 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
         save_trained(out_dir, model, vocab, extra={"model_name": model_name, "corpus": corpus,
                                                    "best_val_bpc": best_val, "best_step": best_step,
                                                    "steps": run.steps, "seed": run.seed})
+        prime = run.sample_prime if all(c in vocab.stoi for c in run.sample_prime) else ""
         text = sample(model.to("cpu"), vocab, run.sample_chars, seed=run.seed,
-                      prime=run.sample_prime, temperature=run.sample_temperature, unknown_ok=True)
+                      prime=prime, temperature=run.sample_temperature)
         model.to(device)
         write_text(out_dir / "sample.txt", text)
         write_json(out_dir / "summary.json", summary)

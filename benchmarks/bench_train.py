@@ -1,0 +1,279 @@
+"""Speed and quality of charlm's neural training and sampling, side by side in ONE run.
+
+1. Speed: the lecture's loop (benchmarks/lecture_rnn.py: batch 1, a Python call per
+   char, 3x512 nn.RNN on one-hot input) vs charlm's trainer on the same 3x512 `rnn3`
+   (default batch/seq), and a bare fused forward + backward + AdamW step at the same
+   batch: chars/s, speed-up, and the trainer's overhead over the bare step.
+2. Quality: a 2-layer LSTM trained by charlm's trainer for a fixed wall-time budget
+   (10 minutes by default: the number of steps is set from a short calibration) on
+   tiny-shakespeare; test bpc on the whole test split, exact (one stateful stream),
+   with the learning curve (val bpc vs chars and seconds).
+3. Sampling: batch-1 generation from that 2x512 LSTM on one CPU thread, oneDNN on vs
+   off for the one-step calls; and 8 samples generated as one batch.
+
+Writes benchmarks/results/train.json and train.md with the machine, thread count and
+torch version. Run it alone (it measures time):
+
+    flock /tmp/charlm-heavy.lock python benchmarks/bench_train.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from charlm import sample as sample_mod  # noqa: E402
+from charlm.fsutil import write_json, write_text  # noqa: E402
+from charlm.models import CharRNN, ModelConfig, log2prob_sequence  # noqa: E402
+from charlm.param_sections import ModelSpec, TrainParams  # noqa: E402
+from charlm.params import load_params  # noqa: E402
+from charlm.prepare import load_split  # noqa: E402
+from charlm.train import train_model  # noqa: E402
+from charlm.vocab import Vocab  # noqa: E402
+from lecture_rnn import train_lecture  # noqa: E402
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "date": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def bare_step_cps(cfg: ModelConfig, batch: int, seq: int, steps: int, seed: int = 0) -> float:
+    """A bare fused forward + backward + AdamW step on fixed random batches (no data
+    pipeline, no clipping, no schedule, no logging): the floor for the trainer."""
+    torch.manual_seed(seed)
+    model = CharRNN(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
+    x = torch.randint(1, cfg.vocab_size, (seq, batch))
+    y = torch.randint(1, cfg.vocab_size, (seq, batch))
+    state = None
+    for i in range(steps + 2):
+        if i == 2:
+            t0 = time.perf_counter()
+        logits, state = model(x, state)
+        state = state.detach() if not isinstance(state, tuple) else tuple(s.detach() for s in state)
+        F.cross_entropy(logits.reshape(-1, cfg.vocab_size), y.reshape(-1)).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return batch * seq * steps / (time.perf_counter() - t0)
+
+
+def speed(data_dir: Path, tp: TrainParams, lecture_seconds: float, trainer_steps: int, tmp: Path) -> dict:
+    vocab = Vocab.load(data_dir / "vocab.json")
+    train = load_split(data_dir, "train")
+    print(f"[speed] lecture loop for {lecture_seconds:.0f} s ...", flush=True)
+    lec = train_lecture(train, vocab.size, lecture_seconds)
+    spec = ModelSpec(arch="rnn", hidden_size=512, num_layers=3, dropout=0.1, embedding_dim=64)
+    run = dataclasses.replace(tp, models={"rnn3": spec}, steps=trainer_steps,
+                              eval_every=10**9, checkpoint_every=10**9, warmup_steps=min(tp.warmup_steps, trainer_steps // 4),
+                              device="cpu", sample_chars=10)
+    cfg = ModelConfig("rnn", vocab.size, 512, 3, 0.1, 64)
+    bare_steps = max(10, trainer_steps // 3)
+    print("[speed] bare fused step (before) ...", flush=True)
+    bare_before = bare_step_cps(cfg, run.batch_size, run.seq_len, bare_steps)
+    print(f"[speed] charlm trainer, rnn3 3x512, {trainer_steps} steps of "
+          f"{run.batch_size}x{run.seq_len} ...", flush=True)
+    res = train_model(data_dir, tmp / "rnn3", run, "rnn3", live_dir=tmp / "live-rnn3",
+                      corpus="tinyshakespeare", progress=False, log=lambda m: None, write_outputs=False)
+    trainer_cps = res.summary["chars_per_s"]
+    print("[speed] bare fused step (after) ...", flush=True)
+    bare_after = bare_step_cps(cfg, run.batch_size, run.seq_len, bare_steps)
+    bare = (bare_before + bare_after) / 2        # before and after the trainer: less noise
+    return {
+        "lecture": {**lec, "model": "nn.RNN(vocab, 512, 3 layers, dropout 0.1) on one-hot, batch 1, "
+                                    "one forward call per char, chunks of 100"},
+        "trainer": {"chars_per_s": trainer_cps, "steps": trainer_steps, "batch_size": run.batch_size,
+                    "seq_len": run.seq_len, "params": res.summary["params"],
+                    "train_seconds": res.summary["train_seconds"],
+                    "overhead_seconds": res.summary["overhead_seconds"]},
+        "bare_step": {"chars_per_s": bare, "before": bare_before, "after": bare_after,
+                      "steps": bare_steps, "batch_size": run.batch_size, "seq_len": run.seq_len},
+        "speedup_vs_lecture": trainer_cps / lec["chars_per_s"],
+        # timed inside the trainer: data, schedule, clipping and logging as a share of its steps
+        "trainer_overhead_pct": res.summary["overhead_pct"],
+        # the trainer vs a separate bare-step run (noisy on a shared machine: +/- 15 %)
+        "bare_vs_trainer_pct": 100.0 * (bare / trainer_cps - 1.0),
+    }
+
+
+def quality(data_dir: Path, tp: TrainParams, budget_s: float, tmp: Path, hidden: int) -> tuple[dict, CharRNN, Vocab]:
+    vocab = Vocab.load(data_dir / "vocab.json")
+    spec = ModelSpec(arch="lstm", hidden_size=hidden, num_layers=2, dropout=0.1, embedding_dim=64)
+    base = dataclasses.replace(tp, models={"lstm": spec}, batch_size=32, seq_len=100, lr=0.003,
+                               min_lr=0.00015, warmup_steps=50, grad_clip=1.0, device="cpu",
+                               eval_streams=16, eval_overlap=512, sample_chars=200)
+    cfg = ModelConfig("lstm", vocab.size, hidden, 2, 0.1, 64)
+    cal = bare_step_cps(cfg, base.batch_size, base.seq_len, 8)
+    # the trainer runs a few % slower than the bare step, and evals take time: aim at 95 %
+    steps = max(20, int(0.95 * budget_s * cal / (base.batch_size * base.seq_len)))
+    run = dataclasses.replace(base, steps=steps, eval_every=max(10, steps // 10),
+                              checkpoint_every=10**9)
+    print(f"[quality] LSTM 2x{hidden}, {steps} steps of {run.batch_size}x{run.seq_len} "
+          f"(calibrated {cal:,.0f} chars/s for a {budget_s:.0f} s budget) ...", flush=True)
+    t0 = time.perf_counter()
+    res = train_model(data_dir, tmp / "lstm", run, "lstm", live_dir=None, corpus="tinyshakespeare",
+                      progress=False, log=lambda m: print(m, flush=True), write_outputs=False)
+    wall = time.perf_counter() - t0
+    model = res.model.to("cpu").eval()
+    test, val = load_split(data_dir, "test"), load_split(data_dir, "val")
+    t1 = time.perf_counter()
+    test_bpc = float(-log2prob_sequence(model, test, "cpu").mean())
+    test_s = time.perf_counter() - t1
+    val_exact = float(-log2prob_sequence(model, val, "cpu").mean())
+    t2 = time.perf_counter()
+    val_streams = float(-log2prob_sequence(model, val, "cpu", streams=16, overlap=512).mean())
+    val_streams_s = time.perf_counter() - t2
+    s = res.summary
+    return ({
+        "model": f"LSTM 2x{hidden}, embedding 64, dropout 0.1", "params": s["params"],
+        "steps": steps, "batch_size": run.batch_size, "seq_len": run.seq_len, "lr": run.lr,
+        "min_lr": run.min_lr, "warmup_steps": run.warmup_steps, "budget_seconds": budget_s,
+        "train_seconds": s["train_seconds"], "wall_seconds_with_evals": wall,
+        "train_chars": s["train_chars"], "chars_per_s": s["chars_per_s"],
+        "best_val_bpc": s["best_val_bpc"], "best_step": s["best_step"],
+        "test_bpc": test_bpc, "test_chars": int(len(test)), "test_eval_seconds": test_s,
+        "val_bpc_exact": val_exact, "val_bpc_16_streams": val_streams,
+        "val_16_streams_seconds": val_streams_s,
+        "learning_curve": s["history"],
+        "reference_same_budget": {"kenlm_modified_kneser_ney": 2.302, "nanogpt_baby_cpu": 2.310,
+                                  "plain_lstm_2x512_adam_cosine": 2.157},
+    }, model, vocab)
+
+
+def sampling(model: CharRNN, vocab: Vocab, chars: int) -> dict:
+    torch.set_num_threads(1)
+    out = {"threads": 1, "chars": chars}
+    try:
+        for flag in (True, False):
+            sample_mod.ONE_STEP_MKLDNN = flag
+            sample_mod.sample(model, vocab, 20, seed=0, prime="\n")          # warm-up
+            t0 = time.perf_counter()
+            sample_mod.sample(model, vocab, chars, seed=0, prime="ROMEO:")
+            out[f"mkldnn_{'on' if flag else 'off'}_chars_per_s"] = chars / (time.perf_counter() - t0)
+        sample_mod.ONE_STEP_MKLDNN = False
+        t0 = time.perf_counter()
+        sample_mod.sample_batch(model, vocab, 8, chars // 4, seed=0, prime="ROMEO:")
+        out["batch8_chars_per_s"] = 8 * (chars // 4) / (time.perf_counter() - t0)
+        out["example"] = sample_mod.sample(model, vocab, 300, seed=1, prime="ROMEO:", temperature=0.8)
+    finally:
+        sample_mod.ONE_STEP_MKLDNN = False
+        torch.set_num_threads(machine_threads)
+    return out
+
+
+def markdown(r: dict) -> str:
+    m, sp, q, sa = r["machine"], r.get("speed"), r.get("quality"), r.get("sampling")
+    lines = ["# charlm training and sampling benchmark", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} with {m['threads']} threads "
+             f"(Python {m['python']}); {m['date']}.", ""]
+    if sp:
+        lines += ["## Speed: the lecture's loop vs charlm's trainer (3x512 `rnn3`, same run)", "",
+                  "| loop | chars/s |", "| --- | ---: |",
+                  f"| lecture: batch 1, one Python call per char, one-hot input | {sp['lecture']['chars_per_s']:,.0f} |",
+                  f"| charlm trainer: batch {sp['trainer']['batch_size']} x seq {sp['trainer']['seq_len']}, "
+                  f"fused nn.RNN, clipping, schedule, DVCLive | {sp['trainer']['chars_per_s']:,.0f} |",
+                  f"| bare fused forward + backward + AdamW step, same batch | {sp['bare_step']['chars_per_s']:,.0f} |",
+                  "", f"Speed-up over the lecture's loop: **{sp['speedup_vs_lecture']:.1f}x**. "
+                  f"Trainer overhead (data, schedule, clipping, logging, timed inside its steps): "
+                  f"**{sp['trainer_overhead_pct']:.1f} %** of the step time. Bare step vs trainer "
+                  f"throughput, separate runs: {sp['bare_vs_trainer_pct']:+.1f} % (negative: the "
+                  "trainer ran faster than the bare loop; such runs differ by +/- 15 % on this "
+                  "shared machine).", ""]
+    if q:
+        lines += [f"## Quality: {q['model']} for {q['budget_seconds'] / 60:.0f} minutes on tiny-shakespeare", "",
+                  f"{q['steps']} steps of {q['batch_size']} x {q['seq_len']} chars ({q['train_chars']:,} chars, "
+                  f"{q['train_seconds']:.0f} s of training, {q['wall_seconds_with_evals']:.0f} s with the val "
+                  f"evaluations; {q['chars_per_s']:,.0f} chars/s), AdamW lr {q['lr']} with {q['warmup_steps']} "
+                  f"warm-up steps and cosine decay to {q['min_lr']}, best-on-val weights.", "",
+                  f"**Test bpc {q['test_bpc']:.4f}** (whole test split, {q['test_chars']:,} chars, one exact "
+                  f"stateful stream, {q['test_eval_seconds']:.1f} s). Best val bpc during training "
+                  f"{q['best_val_bpc']:.4f} at step {q['best_step']}.", "",
+                  "References at the same budget and split: KenLM modified Kneser-Ney 2.302, nanoGPT baby "
+                  "2.310, plain 2x512 LSTM 2.157.", "",
+                  f"Validation scoring as 16 streams with 512 chars of warm-up: {q['val_bpc_16_streams']:.5f} "
+                  f"bpc in {q['val_16_streams_seconds']:.1f} s, vs {q['val_bpc_exact']:.5f} exact "
+                  f"(difference {q['val_bpc_16_streams'] - q['val_bpc_exact']:+.5f}).", "",
+                  "Learning curve:", "", "| step | chars | seconds | val bpc |", "| ---: | ---: | ---: | ---: |"]
+        lines += [f"| {h['step']} | {h['chars']:,} | {h['seconds']:.0f} | {h['val_bpc']:.4f} |"
+                  for h in q["learning_curve"]]
+        lines.append("")
+    if sa:
+        lines += ["## Sampling: batch-1 generation, LSTM 2x512, one CPU thread", "",
+                  "| one-step calls | chars/s |", "| --- | ---: |",
+                  f"| oneDNN on (PyTorch's default) | {sa['mkldnn_on_chars_per_s']:,.0f} |",
+                  f"| oneDNN off (charlm's choice for sampling) | {sa['mkldnn_off_chars_per_s']:,.0f} |",
+                  f"| 8 samples as one batch, oneDNN off (chars/s over all 8) | {sa['batch8_chars_per_s']:,.0f} |",
+                  "", "Sample (temperature 0.8, primed with `ROMEO:`):", "", "```",
+                  "ROMEO:" + sa["example"], "```", ""]
+    return "\n".join(lines)
+
+
+machine_threads = torch.get_num_threads()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/prepared/tinyshakespeare")
+    ap.add_argument("--lecture-seconds", type=float, default=30.0)
+    ap.add_argument("--trainer-steps", type=int, default=100)
+    ap.add_argument("--quality-seconds", type=float, default=600.0)
+    ap.add_argument("--hidden", type=int, default=512, help="LSTM units per layer for the quality run")
+    ap.add_argument("--sample-chars", type=int, default=2000)
+    ap.add_argument("--skip", action="append", default=[], choices=["speed", "quality", "sampling"])
+    ap.add_argument("--out", default="benchmarks/results/train")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the sections of an existing result file that this run skips")
+    args = ap.parse_args()
+    data = Path(args.data)
+    tp = load_params(ROOT / "params.yaml").train
+    out = Path(args.out)
+    result = {"machine": machine()}
+    if args.merge and out.with_suffix(".json").is_file():
+        old = json.loads(out.with_suffix(".json").read_text())
+        result = {**old, "machine": result["machine"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if "speed" not in args.skip:
+            result["speed"] = speed(data, tp, args.lecture_seconds, args.trainer_steps, tmp)
+            print(json.dumps({k: v for k, v in result["speed"].items()}, default=str)[:600], flush=True)
+        if "quality" not in args.skip:
+            result["quality"], model, vocab = quality(data, tp, args.quality_seconds, tmp, args.hidden)
+            print(f"[quality] test bpc {result['quality']['test_bpc']:.4f}", flush=True)
+        else:
+            vocab = Vocab.load(data / "vocab.json")
+            model = CharRNN(ModelConfig("lstm", vocab.size, args.hidden, 2, 0.1, 64)).eval()
+        if "sampling" not in args.skip:
+            result["sampling"] = sampling(model, vocab, args.sample_chars)
+            print(f"[sampling] {result['sampling']}", flush=True)
+    write_json(out.with_suffix(".json"), result)
+    write_text(out.with_suffix(".md"), markdown(result))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

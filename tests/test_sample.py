@@ -1,0 +1,155 @@
+"""Sampling: reproducible, priming, unknown characters, top-k, batches, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from charlm import sample as sample_mod
+from charlm.cli import main as cli_main
+from charlm.errors import ParamsError, VocabError
+from charlm.models import CharRNN, ModelConfig, next_log2probs, save_trained
+from charlm.sample import sample, sample_batch, sample_stream
+from charlm.vocab import Vocab
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small LSTM that has learned a little of a repetitive text (a few fast steps)."""
+    text = "to be or not to be, that is the question.\n" * 60
+    vocab = Vocab.build(text)
+    ids = torch.from_numpy(vocab.encode(text)[0].astype(np.int64))
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig("lstm", vocab.size, 32, 1, 0.0, 16))
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    n = (len(ids) - 1) // 20 * 20
+    x = ids[:n].view(20, -1).T.contiguous()           # (T, 20 streams)
+    y = ids[1:n + 1].view(20, -1).T.contiguous()
+    for _ in range(60):
+        logits, _ = model(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab.size), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval(), vocab
+
+
+def test_same_seed_same_text_and_length(trained):
+    model, vocab = trained
+    a = sample(model, vocab, 200, seed=5, prime="to be")
+    assert a == sample(model, vocab, 200, seed=5, prime="to be")
+    assert len(a) == 200 and set(a) <= set(vocab.chars)
+    # the model has learned the line; a high temperature shows the seed matters
+    hot = sample(model, vocab, 200, seed=5, prime="to be", temperature=3.0)
+    assert hot != sample(model, vocab, 200, seed=6, prime="to be", temperature=3.0)
+    assert "".join(sample_stream(model, vocab, 200, seed=5, prime="to be")) == a
+
+
+def test_greedy_top1_follows_the_models_argmax_and_learned_the_text(trained):
+    model, vocab = trained
+    prime = "to be or not to"
+    out = sample(model, vocab, 30, seed=0, prime=prime, top_k=1)
+    # the argmax chain, computed independently from next_log2probs
+    text = prime
+    for _ in range(30):
+        table = next_log2probs(model, vocab.encode_strict(text + " "))   # row -1: after `text`
+        row = table[-1].copy()
+        row[0] = -np.inf
+        text += vocab.chars[int(row.argmax()) - 1]
+    assert out == text[len(prime):]
+    assert out.startswith(" be, that")          # it learned the line
+
+
+def test_onednn_on_and_off_sample_the_same(trained):
+    model, vocab = trained
+    ref = sample(model, vocab, 80, seed=2, prime="that", top_k=1)
+    try:
+        sample_mod.ONE_STEP_MKLDNN = True
+        assert sample(model, vocab, 80, seed=2, prime="that", top_k=1) == ref
+    finally:
+        sample_mod.ONE_STEP_MKLDNN = False
+
+
+def test_unknown_prime_chars_are_named_or_mapped(trained):
+    model, vocab = trained
+    with pytest.raises(VocabError, match=r"prime has 2 character\(s\) not in the vocabulary: 'Q', 'Z'"):
+        sample(model, vocab, 10, seed=0, prime="ZQ to be")
+    assert len(sample(model, vocab, 10, seed=0, prime="ZQ to be", unknown_ok=True)) == 10
+
+
+def test_bad_options_and_empty_prime(trained):
+    model, vocab = trained
+    with pytest.raises(ParamsError, match="temperature"):
+        sample(model, vocab, 10, seed=0, temperature=0)
+    with pytest.raises(ParamsError, match="top_k"):
+        sample(model, vocab, 10, seed=0, top_k=0)
+    assert len(sample(model, vocab, 10, seed=0, prime=None)) == 10   # from the empty history
+    assert sample(model, vocab, 0, seed=0) == ""
+
+
+def test_several_samples_run_as_one_batch(trained):
+    model, vocab = trained
+    texts = sample_batch(model, vocab, 4, 50, seed=1, prime="to", temperature=3.0)
+    assert len(texts) == 4 and all(len(t) == 50 for t in texts)
+    assert len(set(texts)) > 1
+    assert sample_batch(model, vocab, 4, 50, seed=1, prime="to", temperature=3.0) == texts
+
+
+def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch, capsys):
+    model, vocab = trained
+    d = tmp_path / "data" / "models" / "toy" / "lstm"
+    save_trained(d, model, vocab)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        cli_main(["sample", "--corpus", "toy", "--model", "lstm", "--prime", "to be",
+                  "--length", "40", "--seed", "3", "--top-k", "1"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out == sample(model, vocab, 40, seed=3, prime="to be", top_k=1) + "\n"
+    with pytest.raises(SystemExit) as e:
+        cli_main(["sample", "--corpus", "toy", "--model", "lstm", "--prime", "Zebra"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: prime has") and "'Z'" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as e:
+        cli_main(["sample", "--corpus", "toy", "--model", "gru"])
+    assert e.value.code == 2 and "gru/config.json: not found" in capsys.readouterr().err
+    # a model directory given explicitly
+    with pytest.raises(SystemExit) as e:
+        cli_main(["sample", "--corpus", "toy", "--model", "x", "--checkpoint", str(d),
+                  "--length", "5", "--seed", "3", "--top-k", "1", "--prime", "to be"])
+    assert e.value.code == 0 and capsys.readouterr().out == out[:5] + "\n"
+
+
+def test_cli_samples_from_a_training_checkpoint(tmp_path):
+    """End to end: train a tiny model, sample from checkpoint/last.safetensors in a subprocess."""
+    from charlm.param_sections import ModelSpec, TrainParams
+    from charlm.params import SplitParams
+    from charlm.prepare import prepare_text, save_prepared
+    from charlm.train import train_model
+    text = "abc abd abe. " * 400
+    prepared = tmp_path / "data" / "prepared" / "toy"
+    save_prepared(prepared, *prepare_text(text, SplitParams(0.8, 0.1, 0.1), "toy"))
+    tp = TrainParams(models={"gru": ModelSpec(arch="gru", hidden_size=16, embedding_dim=8)},
+                     steps=10, batch_size=4, seq_len=16, eval_every=10, device="cpu", sample_chars=20)
+    out = tmp_path / "data" / "models" / "toy" / "gru"
+    train_model(prepared, out, tp, "gru", progress=False, log=lambda m: None)
+    r = subprocess.run([sys.executable, "-m", "charlm.cli", "sample", "--corpus", "toy", "--model", "gru",
+                        "--checkpoint", str(out / "checkpoint" / "last.safetensors"), "--length", "25"],
+                       cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT),
+                                                                         "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) == 26 and set(r.stdout[:-1]) <= set("abcde. ")
+    bad = out / "checkpoint" / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    r = subprocess.run([sys.executable, "-m", "charlm.cli", "sample", "--corpus", "toy", "--model", "gru",
+                        "--checkpoint", str(bad)], cwd=tmp_path, capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and "bad.safetensors: corrupt checkpoint" in r.stderr
