@@ -25,7 +25,9 @@ key order level by level: positions sorted by the prefix's rank (the previous
 level's order, shifted by one) are stably re-sorted by the last symbol, a radix
 sort of 8/16-bit ids, so each level costs O(n) and no comparison sort is needed.
 Lookups of new text go through an open-addressing hash table per level
-(vectorised probing).
+(vectorised probing). A lone ``mle`` fit (`NgramModel.fit(..., "mle")`, the lecture's
+model at one order) takes a faster path where it fits: each (order+1)-gram packed
+exactly into one int64 and one sort (`_PackedMLE`); same counts, same probabilities.
 
 Smoothing
 ---------
@@ -165,28 +167,36 @@ class NgramCounts:
         keys, counts, suffix = [], [], []
         n_prev = 1
         g_prev = np.zeros(L, dtype=idx)           # level 0: the empty gram, rank 0 everywhere
-        cand = np.arange(L, dtype=idx)            # positions sorted by their prefix's rank
+        cand = np.arange(L, dtype=idx)            # positions sorted by their prefix's rank ...
+        cand_parent = np.zeros(L, dtype=idx)      # ... and that rank
         for k in range(1, max_order + 2):
             last = stream[cand]
             o = np.argsort(last, kind="stable")   # radix sort of 8/16-bit ids
             perm = cand[o]
             last = last[o]
-            parent = g_prev[perm - 1] if k > 1 else np.zeros(len(perm), dtype=idx)
+            parent = cand_parent[o]
             new = np.empty(len(perm), dtype=bool)
             new[0] = True
             np.not_equal(last[1:], last[:-1], out=new[1:])
-            if k > 1:
-                new[1:] |= parent[1:] != parent[:-1]
-            rank_sorted = np.cumsum(new, dtype=idx) - 1
-            n_k = int(rank_sorted[-1]) + 1
+            new[1:] |= parent[1:] != parent[:-1]
+            rank_sorted = np.cumsum(new, dtype=idx)
+            rank_sorted -= 1
+            starts = np.flatnonzero(new)
+            n_k = len(starts)
+            rep = perm[starts]                    # one position where each k-gram ends
+            keys.append(last[starts].astype(np.int64) * n_prev + parent[starts])
+            # occurrences = run lengths, less those ending in the pad region (j < first_event)
+            cnt = np.diff(starts, append=len(perm))
             g = np.empty(L, dtype=idx)            # entries before position k-1 are never read
             g[perm] = rank_sorted
-            rep = perm[new]                       # one position where each k-gram ends
-            keys.append(last[new].astype(np.int64) * n_prev + parent[new])
-            counts.append(np.bincount(g[first_event:], minlength=n_k))
+            early = g[k - 1:first_event]
+            np.subtract.at(cnt, early, 1)
+            counts.append(cnt)
             suffix.append(g_prev[rep] if k > 1 else np.zeros(n_k, dtype=idx))
             # next level: positions j >= k sorted by the rank of the k-gram ending at j-1
-            cand = perm[perm < L - 1] + 1
+            keep = perm < L - 1
+            cand = perm[keep] + 1
+            cand_parent = rank_sorted[keep]
             g_prev, n_prev = g, n_k
         return cls(vocab_size, max_order, keys, counts, suffix, len(ids))
 
@@ -359,11 +369,19 @@ class NgramModel:
     # ------------------------------------------------------------------ construction
     @property
     def vocab_size(self) -> int:
-        return self.counts.vocab_size
+        return self.vocab.size
+
+    @property
+    def pad(self) -> int:
+        return self.vocab.size
 
     @classmethod
     def fit(cls, ids: np.ndarray, vocab: Vocab, order: int, smoothing: str = "kneser_ney",
             add_k: float = 1.0) -> "NgramModel":
+        if smoothing == "mle":                     # the lecture's model: one order, fast path
+            packed = _PackedMLE.try_fit(ids, vocab, order)
+            if packed is not None:
+                return packed
         return cls(NgramCounts.fit(ids, vocab.size, order), order, smoothing, vocab, add_k)
 
     def _build(self) -> None:
@@ -389,7 +407,7 @@ class NgramModel:
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise VocabError(f"ids must lie in [0, {self.vocab_size}), got "
                              f"{int(ids.min())}..{int(ids.max())}")
-        return np.concatenate([np.full(self.order, self.counts.pad, dtype=np.int64),
+        return np.concatenate([np.full(self.order, self.pad, dtype=np.int64),
                                ids.astype(np.int64)])
 
     def prob_sequence(self, ids: np.ndarray) -> np.ndarray:
@@ -464,7 +482,7 @@ class NgramModel:
                              f"{self.order} model needs exactly {self.order}")
         n_pad = 0 if literal else len(history) - len(history.lstrip("~"))
         ids = self.vocab.encode_strict(history[n_pad:], what=f"history {history!r}")
-        hist = np.concatenate([np.full(n_pad, self.counts.pad, dtype=np.int64),
+        hist = np.concatenate([np.full(n_pad, self.pad, dtype=np.int64),
                                ids.astype(np.int64)])
         p = self.history_probs(hist)
         order = np.lexsort((np.arange(len(p)), -p))
@@ -485,7 +503,7 @@ class NgramModel:
         prime = prime or ""
         prime_ids = self.vocab.encode_strict(prime, what="prime").astype(np.int64)
         n = self.order
-        hist = np.concatenate([np.full(n, self.counts.pad, dtype=np.int64), prime_ids])[-n:]
+        hist = np.concatenate([np.full(n, self.pad, dtype=np.int64), prime_ids])[-n:]
         rng = np.random.default_rng(seed)
         lower = None
         out = np.empty(length, dtype=np.int64)
@@ -497,7 +515,7 @@ class NgramModel:
                 lower = lower or {}
                 o = model.order - 1
                 if o not in lower:
-                    lower[o] = NgramModel(self.counts, o, self.smoothing, self.vocab, self.add_k)
+                    lower[o] = self._lower(o)
                 model, hh = lower[o], hh[1:]
                 p = model.history_probs(hh)
                 p[0] = 0.0
@@ -507,6 +525,9 @@ class NgramModel:
             out[t] = c
             hist = np.append(hist[1:], c)
         return prime + self.vocab.decode(out)
+
+    def _lower(self, order: int) -> "NgramModel":
+        return NgramModel(self.counts, order, self.smoothing, self.vocab, self.add_k)
 
     # ------------------------------------------------------------------ info, save, load
     def info(self) -> dict:
@@ -570,6 +591,145 @@ class NgramModel:
         counts_obj = NgramCounts(vocab.size, order, keys, counts, suffix,
                                  int(meta.get("train_chars", 0)))
         return cls(counts_obj, order, meta["smoothing"], vocab, float(meta.get("add_k", 1.0)))
+
+
+class _PackedMLE(NgramModel):
+    """The lecture's model at one order, counted with packed int64 keys: one sort.
+
+    An (order+1)-gram is packed exactly as ``rank(first m symbols) * B**(order+1-m) +
+    base-B digits of the rest`` (B = V + 1 symbols, the pad included), with m the
+    shortest prefix (looked up in a direct table of B**m entries) for which the key fits
+    in int64. Its history's key is ``key // B``. Probabilities are identical to the
+    general path (same counts, same division); `save` writes the general format.
+    Used by `NgramModel.fit(..., "mle")` where the packing fits (else the general path).
+    """
+
+    MAX_TABLE = 1 << 22
+
+    @classmethod
+    def try_fit(cls, ids: np.ndarray, vocab: Vocab, order: int) -> Optional["_PackedMLE"]:
+        ids = np.asarray(ids)
+        check_order(order, len(ids))
+        V = vocab.size
+        if len(ids) and (ids.min() < 0 or ids.max() >= V):
+            raise VocabError(f"ids must lie in [0, {V}), got {ids.min()}..{ids.max()}")
+        B, w = V + 1, order + 1
+        stream = np.concatenate([np.full(order, V, dtype=np.int64), ids.astype(np.int64)])
+        E = len(ids)
+        for m in range(0, order + 1):
+            if B ** m > cls.MAX_TABLE:
+                return None
+            if m == 0:
+                n_prefix, table = 1, None
+            else:
+                pk = _digits(stream, 0, m, B, E)
+                present = np.zeros(B ** m, dtype=bool)
+                present[pk] = True
+                n_prefix = int(present.sum())
+            if n_prefix * B ** (w - m) < 2**63:
+                break
+        else:
+            return None
+        self = cls.__new__(cls)
+        self.order, self.smoothing, self.add_k, self.vocab = order, "mle", None, vocab
+        self.m, self.B = m, B
+        self.discounts, self.fallback_levels = [], []
+        self._ids = ids
+        if m:
+            table = np.full(B ** m, -1, dtype=np.int64)
+            table[present] = np.arange(n_prefix)
+            key = table[pk] * B ** (w - m) + _digits(stream, m, w - m, B, E)
+        else:
+            key = _digits(stream, 0, w, B, E)
+        self.table = table
+        key.sort()
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if E else np.zeros(0, int)
+        self.keys = key[starts]
+        self.counts_ = np.diff(starts, append=E)
+        h = self.keys // B
+        hstarts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]]) if E else np.zeros(0, int)
+        self.hkeys = h[hstarts]
+        self.hcounts = np.add.reduceat(self.counts_, hstarts) if E else np.zeros(0, int)
+        return self
+
+    def _history_keys(self, windows: np.ndarray) -> np.ndarray:
+        """Packed keys of histories given as rows of `order` symbols (-1: unseen prefix)."""
+        B, m, n = self.B, self.m, self.order
+        rest = np.zeros(len(windows), dtype=np.int64)
+        for i in range(m, n):
+            rest = rest * B + windows[:, i]
+        if not m:
+            return rest
+        pk = np.zeros(len(windows), dtype=np.int64)
+        for i in range(m):
+            pk = pk * B + windows[:, i]
+        r = self.table[pk]
+        return np.where(r >= 0, r * B ** (n - m) + rest, -1)
+
+    @staticmethod
+    def _find(sorted_keys: np.ndarray, values: np.ndarray, q: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(sorted_keys, q)
+        i = np.minimum(i, max(len(sorted_keys) - 1, 0))
+        if not len(sorted_keys):
+            return np.zeros(q.shape)
+        return np.where((sorted_keys[i] == q) & (q >= 0), values[i], 0)
+
+    def _probs(self, hk: np.ndarray, chars: np.ndarray) -> np.ndarray:
+        ch = self._find(self.hkeys, self.hcounts, hk).astype(np.float64)
+        if chars.ndim == 2:
+            ch = ch[:, None]
+            hk = hk[:, None]
+        q = np.where(hk >= 0, hk * self.B + chars, -1)
+        c = self._find(self.keys, self.counts_, q).astype(np.float64)
+        out = np.zeros(np.broadcast(c, ch).shape)
+        np.divide(c, np.broadcast_to(ch, out.shape), out=out, where=np.broadcast_to(ch, out.shape) > 0)
+        return out
+
+    def prob_sequence(self, ids: np.ndarray) -> np.ndarray:
+        stream = self._padded(ids)
+        win = np.lib.stride_tricks.sliding_window_view(stream, self.order)[:len(ids)]
+        return self._probs(self._history_keys(win), stream[self.order:])
+
+    def next_probs(self, ids: np.ndarray) -> np.ndarray:
+        stream = self._padded(ids)
+        win = np.lib.stride_tricks.sliding_window_view(stream, self.order)[:len(ids)]
+        return self._probs(self._history_keys(win), np.arange(self.vocab_size)[None, :])
+
+    def history_probs(self, history: np.ndarray) -> np.ndarray:
+        history = np.asarray(history, dtype=np.int64)
+        if len(history) != self.order:
+            raise VocabError(f"history must have {self.order} chars (the model's order), "
+                             f"got {len(history)}")
+        hk = self._history_keys(history[None, :])
+        return self._probs(hk, np.arange(self.vocab_size)[None, :])[0]
+
+    def probs_from_ranks(self, G, n_pad):
+        raise ParamsError("a packed mle model has no gram ranks; use prob_sequence")
+
+    def _lower(self, order: int) -> NgramModel:
+        return NgramModel.fit(self._ids, self.vocab, order, "mle")
+
+    def _general(self) -> NgramModel:
+        return NgramModel(NgramCounts.fit(self._ids, self.vocab.size, self.order), self.order,
+                          "mle", self.vocab)
+
+    def info(self) -> dict:
+        return {"order": self.order, "smoothing": "mle", "vocab_size": self.vocab_size,
+                "train_chars": len(self._ids), "n_grams": len(self.keys),
+                "n_histories": len(self.hkeys), "packed_prefix": self.m}
+
+    def save(self, path: str | Path) -> None:
+        self._general().save(path)
+
+
+def _digits(stream: np.ndarray, offset: int, width: int, B: int, E: int) -> np.ndarray:
+    """Base-B value of stream[i+offset : i+offset+width] for i in 0..E-1 (int64, no overflow
+    by the caller's choice of width)."""
+    out = np.zeros(E, dtype=np.int64)
+    for t in range(width):
+        out *= B
+        out += stream[offset + t: offset + t + E]
+    return out
 
 
 def _sha256(path: Path) -> str:

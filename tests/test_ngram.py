@@ -370,3 +370,22 @@ def test_scoring_split_pads_like_stream_start():
             NgramModel(c, o, "kneser_ney", vocab).log2prob_sequence(held),
             NgramModel.fit(ids[:1500], vocab, o, "kneser_ney").log2prob_sequence(held),
             rtol=1e-12)
+
+
+@pytest.mark.parametrize("V,order", [(66, 10), (66, 3), (12, 1), (800, 10)])
+def test_mle_fast_path_equals_general_counts(V, order):
+    rng = np.random.default_rng(V + order)
+    chars = [chr(0x100 + i) for i in range(V - 1)]
+    vocab = Vocab(chars, [1] * (V - 1))
+    # a text that repeats itself (so long grams recur) over a skewed alphabet
+    base = rng.zipf(1.5, 3000) % (V - 1) + 1
+    ids = np.concatenate([base, base[:1000], rng.integers(1, V, 500)]).astype(np.uint16)
+    fast = NgramModel.fit(ids, vocab, order, "mle")
+    general = NgramModel(NgramCounts.fit(ids, V, order), order, "mle", vocab)
+    assert type(fast).__name__ == ("NgramModel" if V == 800 else "_PackedMLE")
+    probe = np.concatenate([ids[2000:2600], rng.integers(0, V, 100)])
+    np.testing.assert_array_equal(fast.prob_sequence(probe), general.prob_sequence(probe))
+    np.testing.assert_array_equal(fast.next_probs(probe[:40]), general.next_probs(probe[:40]))
+    h = np.full(order, V)
+    np.testing.assert_array_equal(fast.history_probs(h), general.history_probs(h))
+    assert fast.sample(100, seed=2) == general.sample(100, seed=2)

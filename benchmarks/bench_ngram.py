@@ -1,0 +1,155 @@
+"""Benchmark the n-gram models on tiny-shakespeare's train split against the lecture's code.
+
+Run from the repository root, alone on the machine:
+    flock /tmp/charlm-heavy.lock python benchmarks/bench_ngram.py
+Writes benchmarks/results/ngram.json and ngram.md. Timings are the best of R runs
+(wall clock, one process); nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from charlm.fsutil import write_json, write_text  # noqa: E402
+from charlm.ngram import NgramCounts, NgramModel, bpc  # noqa: E402
+from charlm.prepare import load_split  # noqa: E402
+from charlm.vocab import Vocab  # noqa: E402
+from lecture_ngram import train_char_lm_text  # noqa: E402
+
+
+def best_of(fn, repeats: int) -> tuple[float, float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), statistics.median(times), out
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--corpus", default="tinyshakespeare")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ngram"))
+    args = ap.parse_args()
+    R = args.repeats
+    src = ROOT / "data" / "prepared" / args.corpus
+    vocab = Vocab.load(src / "vocab.json")
+    train, val, test = (load_split(src, s) for s in ("train", "val", "test"))
+    text = vocab.decode(train)
+    n = len(train)
+    res: dict = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+                             "python": platform.python_version(), "numpy": np.__version__,
+                             "platform": platform.platform()},
+                 "corpus": args.corpus, "train_chars": n, "repeats": R}
+
+    # 1. order-10 mle fit: the lecture's dict of Counters (from the text) vs ours, from the
+    #    prepared ids (what the stage and the CLI fit from) and from the text (vocab + encode)
+    lec_best, lec_med, _ = best_of(lambda: train_char_lm_text(text, 10), R)
+
+    def ours_from_text():
+        v = Vocab.build(text)
+        return NgramModel.fit(v.encode(text)[0], v, 10, "mle")
+    our_best, our_med, _ = best_of(lambda: NgramModel.fit(train, vocab, 10, "mle"), R)
+    txt_best, txt_med, _ = best_of(ours_from_text, R)
+    res["mle_order10_fit"] = {
+        "lecture_seconds": lec_best, "lecture_median_seconds": lec_med,
+        "lecture_chars_per_second": n / lec_best,
+        "ours_seconds": our_best, "ours_median_seconds": our_med,
+        "ours_chars_per_second": n / our_best, "speedup": lec_best / our_best,
+        "ours_from_text_seconds": txt_best, "ours_from_text_median_seconds": txt_med,
+        "speedup_from_text": lec_best / txt_best,
+        "target_speedup": 30}
+
+    # 2. kneser_ney for all orders 1..10: count once, derive the 10 models
+    def kn_all():
+        c = NgramCounts.fit(train, vocab.size, 10)
+        return c, [NgramModel(c, o, "kneser_ney", vocab) for o in range(1, 11)]
+    kn_best, kn_med, (counts, models) = best_of(kn_all, R)
+    cnt_best, _, _ = best_of(lambda: NgramCounts.fit(train, vocab.size, 10), R)
+    res["kneser_ney_fit_orders_1_10"] = {"seconds": kn_best, "median_seconds": kn_med,
+                                         "counting_seconds": cnt_best,
+                                         "n_grams": counts.n_grams(),
+                                         "target_seconds": 1.0}
+
+    # 3. scoring: lookup tables are built once, lazily, at the first scoring (timed apart)
+    t0 = time.perf_counter()
+    for k in range(1, 12):
+        counts.index(k)
+    index_s = time.perf_counter() - t0
+    val_bpc = [bpc(m.log2prob_sequence(val)) for m in models]
+    chosen = models[int(np.argmin(val_bpc))]
+    sc: dict = {"index_build_seconds_all_levels": index_s}
+    for label, m in (("chosen", chosen), ("order10", models[-1])):
+        for split, ids in (("test", test), ("train", train)):
+            b, med, lp = best_of(lambda: m.log2prob_sequence(ids), R)
+            sc[f"{label}_order{m.order}_{split}"] = {
+                "chars": len(ids), "seconds": b, "median_seconds": med,
+                "chars_per_second": len(ids) / b, "bpc": bpc(lp)}
+    sc["target_chars_per_second"] = 1e6
+    res["scoring"] = sc
+    res["kneser_ney_quality"] = {"order_chosen_on_val": chosen.order,
+                                 "val_bpc": val_bpc[chosen.order - 1],
+                                 "test_bpc": bpc(chosen.log2prob_sequence(test)),
+                                 "val_bpc_per_order": val_bpc,
+                                 "target_test_bpc": 2.30}
+    mle = res["mle_order10_fit"]
+    kn = res["kneser_ney_fit_orders_1_10"]
+    worst_scoring = min(v["chars_per_second"] for k, v in sc.items() if isinstance(v, dict))
+    res["targets_met"] = {"mle_speedup_30x": mle["speedup"] >= 30,
+                          "kneser_ney_all_orders_under_1s": kn["seconds"] < 1.0,
+                          "scoring_over_1M_chars_per_s": worst_scoring > 1e6,
+                          "kneser_ney_test_bpc_under_2.30":
+                              res["kneser_ney_quality"]["test_bpc"] < 2.30}
+    out = Path(args.out)
+    write_json(out.with_suffix(".json"), res)
+    q = res["kneser_ney_quality"]
+    md = [f"# n-gram benchmark ({args.corpus}, train {n:,} chars)", "",
+          f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, "
+          f"Python {res['machine']['python']}, numpy {res['machine']['numpy']}. "
+          f"Best of {R} runs each.", "",
+          "| measure | result | target |", "| --- | --- | --- |",
+          f"| order-10 mle fit, lecture's dict of Counters | {mle['lecture_seconds']:.2f} s "
+          f"({mle['lecture_chars_per_second'] / 1e6:.2f} M chars/s) | |",
+          f"| order-10 mle fit, ours, from the prepared ids | {mle['ours_seconds']:.3f} s "
+          f"({mle['ours_chars_per_second'] / 1e6:.1f} M chars/s), **{mle['speedup']:.0f}x** | >= 30x |",
+          f"| order-10 mle fit, ours, from the text (vocab + encode + fit) | "
+          f"{mle['ours_from_text_seconds']:.3f} s, {mle['speedup_from_text']:.0f}x | |",
+          f"| kneser_ney, all orders 1..10 (count + 10 models) | **{kn['seconds']:.3f} s** "
+          f"(counting {kn['counting_seconds']:.3f} s) | < 1 s |",
+          f"| scoring lookup tables, all 11 levels (once, lazily) | {index_s:.3f} s | |"]
+    for k, v in sc.items():
+        if isinstance(v, dict):
+            md.append(f"| scoring {k} ({v['chars']:,} chars) | **{v['chars_per_second'] / 1e6:.2f} M "
+                      f"chars/s** (bpc {v['bpc']:.4f}) | > 1 M chars/s |")
+    md.append(f"| kneser_ney order chosen on val | order {q['order_chosen_on_val']}: val "
+              f"{q['val_bpc']:.4f}, **test {q['test_bpc']:.4f} bpc** | < 2.30 |")
+    md += ["", "Order = history length (the lecture's); our order 6 is KenLM's order 7.", ""]
+    write_text(out.with_suffix(".md"), "\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
