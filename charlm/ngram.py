@@ -53,7 +53,7 @@ For every history, seen or not, a smoothed model's probabilities over the V ids
 sum to 1 and are all > 0.
 
 Files: a model is a directory with ``model.json`` (settings, vocabulary, level
-sizes) and ``model.npz`` (per level: sorted keys, counts, suffix ranks); loaded
+sizes) and ``model.npz`` (compressed; per level: sorted keys, counts, suffix ranks); loaded
 with ``np.load(..., allow_pickle=False)``.
 """
 
@@ -551,7 +551,7 @@ class NgramModel:
             arrays[f"suffix_{k}"] = c.suffix[k - 1].astype(
                 smallest_uint(max(c.sizes[k - 1], 1)))
         with atomic_open(path / "model.npz", "wb") as f:
-            np.savez(f, **arrays)
+            np.savez_compressed(f, **arrays)    # ~4x smaller (counts, sorted keys)
         digest = _sha256(path / "model.npz")
         meta = {"format": FORMAT, "version": FORMAT_VERSION, **self.info(),
                 "vocab": self.vocab.to_json(), "npz_sha256": digest}
