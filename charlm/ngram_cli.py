@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from . import paths
+from .errors import CharlmError
 from .ngram import SMOOTHINGS, NgramModel, check_order
 from .prepare import load_split
 from .vocab import Vocab
@@ -31,6 +32,10 @@ def _model(args) -> NgramModel:
 def cmd_query(args) -> int:
     model = _model(args)
     dist = model.query(args.history, literal=args.literal)
+    if not dist:
+        raise CharlmError(f"history {args.history!r} never occurs in the train split of "
+                          f"{args.corpus}: the unsmoothed model has no distribution for it "
+                          "(try --smoothing kneser_ney)")
     if args.top:
         dist = dist[:args.top]
     for ch, p in dist:

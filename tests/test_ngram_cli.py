@@ -54,6 +54,7 @@ def test_query_prints_distribution_most_likely_first(corpus, capsys):
     (["query", "--order", "0", "x"], ">= 1"),
     (["sample", "--order", "3", "--prime", "Q!"], "'!', 'Q'"),
     (["sample", "--order", "5000"], "absurd"),
+    (["query", "--order", "3", "lll"], "never occurs"),
 ])
 def test_cli_errors_are_one_line(corpus, capsys, argv, msg):
     code, _, err = run(["ngram", argv[0], "--corpus", "tiny", *argv[1:]], capsys)
