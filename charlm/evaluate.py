@@ -56,12 +56,12 @@ def load_scorer(corpus: str, model: str, device: str = "cpu") -> Scorer:
         from .ngram import NgramModel
         d = paths.ngram_dir(corpus)
         m = NgramModel.load(d)
-        summary = read_json(d / "summary.json") if (d / "summary.json").exists() else {}
+        fit = read_json(paths.METRICS / "ngram" / f"{corpus}.json")
         return Scorer("ngram", m.log2prob_sequence, m.next_log2probs,
-                      params=int(summary.get("params", m.num_entries)),
-                      train_chars=int(summary.get("train_chars", 0)),
-                      train_seconds=float(summary.get("fit_seconds", 0.0)),
-                      sample_file=d / "samples" / "kneser_ney.txt",
+                      params=int(fit["n_grams"]),
+                      train_chars=int(fit["train_chars"]),
+                      train_seconds=float(fit["fit_seconds"]),
+                      sample_file=d / "samples" / f"{m.smoothing}_order{m.order}.txt",
                       info={"order": m.order, "smoothing": m.smoothing})
     from .models import load_trained, log2prob_sequence, next_log2probs
     d = paths.model_dir(corpus, model)

@@ -127,15 +127,12 @@ def chart_ngram_orders(corpus: str, out: Path) -> bool:
     f = paths.METRICS / "ngram" / f"{corpus}_orders.tsv"
     if not f.exists():
         return False
-    rows = read_tsv(f)
+    rows = read_tsv(f)          # columns: order, then val bpc per smoothing
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    by: dict = {}
-    for r in rows:
-        by.setdefault(r.get("smoothing", "ngram"), []).append((int(r["order"]), float(r["val_bpc"])))
-    for name, pts in by.items():
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+    orders = [int(r["order"]) for r in rows]
+    for name in [k for k in rows[0] if k != "order"]:
+        ax.plot(orders, [float(r[name]) for r in rows], marker="o", label=name)
     ax.set_xlabel("order (chars of history)")
     ax.set_ylabel("val bpc")
     ax.set_title(f"{corpus}: n-gram val bpc vs order")

@@ -75,7 +75,7 @@ def test_build_report(tmp_path, monkeypatch):
         {"train_chars": 409600, "steps": 200}))
     (paths.METRICS / "ngram").mkdir(parents=True)
     (paths.METRICS / "ngram" / "toy_orders.tsv").write_text(
-        "order\tsmoothing\tval_bpc\n1\tkneser_ney\t3.3\n2\tkneser_ney\t2.8\n3\tkneser_ney\t2.5\n")
+        "order\tkneser_ney\tadd_k\n1\t3.3\t3.3\n2\t2.8\t2.9\n3\t2.5\t2.7\n")
     summ = build_report(["toy", "toy2"], ["ngram", "lstm"])
     assert summ["toy"]["lstm"]["test_bpc"] == 2.1
     assert json.loads(paths.summary_file().read_text()) == summ
