@@ -56,8 +56,68 @@ def _next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) 
     return F.softmax(logits, dim=-1).double().cpu()
 
 
-# oneDNN for the one-step calls on CPU: off (measured faster; benchmarks flip it to compare)
+# How one generation step runs: "stepper" (`OneStep`: plain matmuls, the fast path) or
+# "module" (the fused nn.LSTM/GRU/RNN called on one step; oneDNN on or off as below).
+# Benchmarks flip these to compare; see benchmarks/results/train.md.
+ONE_STEP_IMPL = "stepper"
 ONE_STEP_MKLDNN = False
+
+
+class OneStep:
+    """One recurrent step for a batch of n ids, with plain matmuls on pre-transposed weights.
+
+    The same equations as PyTorch's nn.RNN (tanh) / nn.LSTM (gates i, f, g, o) / nn.GRU
+    (gates r, z, n); the fused modules' single-step CPU path is several times slower
+    (measured in benchmarks/results/train.md), so sampling steps run through this.
+    Layer 0's input projection is a table lookup: embedding @ W_ih0.T + b_ih0.
+    """
+
+    def __init__(self, model: CharRNN):
+        rnn, c = model.rnn, model.cfg
+        self.arch, self.layers, self.hidden = c.arch, c.num_layers, c.hidden_size
+        w = lambda name: getattr(rnn, name).detach()
+        self.table0 = (model.embed.weight.detach() @ w("weight_ih_l0").T + w("bias_ih_l0")).contiguous()
+        self.w_ih = [None] + [w(f"weight_ih_l{i}").T.contiguous() for i in range(1, self.layers)]
+        self.b_ih = [None] + [w(f"bias_ih_l{i}") for i in range(1, self.layers)]
+        self.w_hh = [w(f"weight_hh_l{i}").T.contiguous() for i in range(self.layers)]
+        self.b_hh = [w(f"bias_hh_l{i}") for i in range(self.layers)]
+        self.w_hy = model.head.weight.detach().T.contiguous()
+        self.b_hy = model.head.bias.detach()
+
+    def state_from(self, state, n: int) -> list:
+        """Per-layer states (h or (h, c), each (n, H)) from the fused module's state."""
+        if state is None:
+            z = torch.zeros(n, self.hidden, device=self.w_hy.device)
+            return [(z, z) if self.arch == "lstm" else z for _ in range(self.layers)]
+        if self.arch == "lstm":
+            return [(state[0][i], state[1][i]) for i in range(self.layers)]
+        return [state[i] for i in range(self.layers)]
+
+    def __call__(self, ids: torch.Tensor, states: list) -> torch.Tensor:
+        """ids (n,) -> logits (n, V); `states` (a list per layer) is updated in place."""
+        x = None
+        for i in range(self.layers):
+            gi = self.table0[ids] if i == 0 else torch.addmm(self.b_ih[i], x, self.w_ih[i])
+            if self.arch == "lstm":
+                h, c = states[i]
+                g = torch.addmm(self.b_hh[i], h, self.w_hh[i]).add_(gi)
+                ig, fg, gg, og = g.chunk(4, 1)
+                c = torch.sigmoid(fg) * c + torch.sigmoid(ig) * torch.tanh(gg)
+                h = torch.sigmoid(og) * torch.tanh(c)
+                states[i] = (h, c)
+            elif self.arch == "gru":
+                h = states[i]
+                gh = torch.addmm(self.b_hh[i], h, self.w_hh[i])
+                ir, iz, in_ = gi.chunk(3, 1)
+                hr, hz, hn = gh.chunk(3, 1)
+                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+                h = torch.lerp(torch.tanh(in_ + r * hn), h, z)    # (1 - z) * n + z * h
+                states[i] = h
+            else:
+                h = torch.tanh(torch.addmm(self.b_hh[i], states[i], self.w_hh[i]).add_(gi))
+                states[i] = h
+            x = h
+        return torch.addmm(self.b_hy, x, self.w_hy)
 
 
 @torch.no_grad()
@@ -75,6 +135,14 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
         logits = logits[-1]
     else:
         logits = model.empty_history_logits()[None].expand(n, -1)
+    if ONE_STEP_IMPL == "stepper":
+        step, states = OneStep(model), None
+        states = step.state_from(state, n)
+        for _ in range(length):
+            ids = torch.multinomial(_next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
+            yield ids.numpy()
+            logits = step(ids.to(device), states)
+        return
     cpu = device.type == "cpu"
     with mkldnn_enabled(ONE_STEP_MKLDNN) if cpu else contextlib.nullcontext():
         for _ in range(length):

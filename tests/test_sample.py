@@ -67,13 +67,32 @@ def test_greedy_top1_follows_the_models_argmax_and_learned_the_text(trained):
     assert out.startswith(" be, that")          # it learned the line
 
 
-def test_onednn_on_and_off_sample_the_same(trained):
+@pytest.mark.parametrize("arch,layers", [("rnn", 1), ("rnn", 3), ("lstm", 2), ("gru", 2)])
+def test_fast_one_step_path_equals_the_fused_module(arch, layers):
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(arch, 11, 24, layers, 0.1, 6)).eval()
+    ids = torch.randint(0, 11, (25, 3))
+    with torch.no_grad():
+        ref, ref_state = model(ids)
+        prime_logits, prime_state = model(ids[:5])
+        step = sample_mod.OneStep(model)
+        states = step.state_from(prime_state, 3)          # continue after a fused prime
+        out = torch.stack([step(ids[t], states) for t in range(5, 25)])
+    torch.testing.assert_close(out, ref[5:], rtol=1e-5, atol=1e-5)
+    top = states[-1][0] if arch == "lstm" else states[-1]
+    torch.testing.assert_close(top, (ref_state[0] if arch == "lstm" else ref_state)[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_every_one_step_path_samples_the_same(trained):
     model, vocab = trained
     ref = sample(model, vocab, 80, seed=2, prime="that", top_k=1)
     try:
-        sample_mod.ONE_STEP_MKLDNN = True
-        assert sample(model, vocab, 80, seed=2, prime="that", top_k=1) == ref
+        sample_mod.ONE_STEP_IMPL = "module"
+        for flag in (True, False):
+            sample_mod.ONE_STEP_MKLDNN = flag
+            assert sample(model, vocab, 80, seed=2, prime="that", top_k=1) == ref
     finally:
+        sample_mod.ONE_STEP_IMPL = "stepper"
         sample_mod.ONE_STEP_MKLDNN = False
 
 
