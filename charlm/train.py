@@ -279,7 +279,8 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
         else:
             try:
                 model.load_state_dict({k: v.to(device) for k, v in ckpt.unprefixed("model.", tensors).items()})
-                ckpt.optimizer_from_flat(opt, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer"])
+                # load_state_dict moves the state to the params' device (and keeps 'step' where Adam wants it)
+                ckpt.optimizer_from_flat(opt, tensors, meta["optimizer"])
             except (RuntimeError, KeyError, ValueError) as e:
                 raise CheckpointError(f"{ckpt_path}: does not fit the model ({str(e).splitlines()[0]})") from None
             best_sd = ckpt.unprefixed("best.", tensors) or None

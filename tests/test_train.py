@@ -1,0 +1,260 @@
+"""The trainer: learning, determinism, kill-and-resume with identical metrics, checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from charlm.checkpoint import load_checkpoint
+from charlm.errors import CheckpointError, ParamsError, TrainingError
+from charlm.param_sections import ModelSpec, TrainParams
+from charlm.params import SplitParams, parse_params
+from charlm.prepare import prepare_text, save_prepared
+from charlm.train import STOP_ENV, StreamBatcher, TrainingInterrupted, lr_at, resolve, train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "big"]
+
+
+def tiny_text(n_words: int = 6000, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    words = rng.choice(WORDS, n_words)
+    return " ".join(w + (".\n" if i % 9 == 8 else "") for i, w in enumerate(words))
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("prepared") / "tiny"
+    vocab, arrays, stats = prepare_text(tiny_text(), SplitParams(0.8, 0.1, 0.1), "tiny")
+    save_prepared(d, vocab, arrays, stats)
+    return d
+
+
+def params(**over) -> TrainParams:
+    spec = over.pop("spec", ModelSpec(arch="lstm", hidden_size=16, num_layers=2, dropout=0.1,
+                                      embedding_dim=8))
+    base = dict(models={"m": spec}, seed=3, steps=40, batch_size=8, seq_len=16, lr=0.01,
+                warmup_steps=5, min_lr=0.001, eval_every=20, eval_streams=1, checkpoint_every=10,
+                log_every=5, device="cpu", sample_chars=50, threads=0)
+    base.update(over)
+    return TrainParams(**base)
+
+
+def run(prepared, out, tp, live=None, **kw):
+    return train_model(prepared, out, tp, "m", live_dir=live, corpus="tiny", progress=False,
+                       log=lambda m: None, **kw)
+
+
+def weights(out: Path) -> dict:
+    from safetensors.torch import load_file
+    return load_file(str(out / "model.safetensors"))
+
+
+def test_training_learns_and_writes_every_output(prepared, tmp_path):
+    out, live = tmp_path / "model", tmp_path / "live"
+    res = run(prepared, out, params(steps=80, lr=0.03, eval_every=40), live)
+    s = res.summary
+    counts = np.array(json.loads((prepared / "vocab.json").read_text())["counts"], dtype=float)
+    unigram_bpc = float(-(counts / counts.sum() * np.log2(counts / counts.sum())).sum())
+    assert s["best_val_bpc"] < unigram_bpc - 0.3           # it uses the context, not just frequencies
+    assert s["history"][-1]["step"] == 80 and len(s["history"]) == 2
+    for name in ("model.safetensors", "config.json", "summary.json", "sample.txt",
+                 "checkpoint/last.safetensors"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("model", "corpus", "params", "train_chars", "train_seconds", "steps",
+                "best_val_bpc", "chars_per_s", "device", "torch"):
+        assert key in summary
+    assert summary["train_chars"] == 80 * 8 * 16
+    assert len((out / "sample.txt").read_text(encoding="utf-8")) == 50
+    metrics = json.loads((live / "metrics.json").read_text())
+    assert metrics["best_val_bpc"] == pytest.approx(s["best_val_bpc"])
+    loss_rows = (live / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert loss_rows[0].split("\t") == ["step", "loss"] and len(loss_rows) == 1 + 16
+    assert (live / "plots" / "metrics" / "val" / "bpc.tsv").is_file()
+    assert not (live / "dvc.yaml").exists()
+
+
+def test_same_seed_same_metrics_and_weights(prepared, tmp_path):
+    a = run(prepared, tmp_path / "a", params(steps=20, eval_every=10)).summary
+    b = run(prepared, tmp_path / "b", params(steps=20, eval_every=10)).summary
+    assert a["history"] == [dict(h, seconds=h2["seconds"]) for h, h2 in zip(b["history"], a["history"])]
+    assert a["best_val_bpc"] == b["best_val_bpc"]
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    c = run(prepared, tmp_path / "c", params(steps=20, eval_every=10, seed=4)).summary
+    assert c["best_val_bpc"] != a["best_val_bpc"]
+
+
+def test_interrupt_and_resume_ends_with_identical_metrics(prepared, tmp_path, monkeypatch):
+    tp = params(steps=30, eval_every=10, checkpoint_every=7)
+    full = run(prepared, tmp_path / "full", tp, tmp_path / "live-full").summary
+    monkeypatch.setenv(STOP_ENV, "13")          # stop after step 13 (between checkpoints)
+    with pytest.raises(TrainingInterrupted, match="after step 13/30"):
+        run(prepared, tmp_path / "cut", tp, tmp_path / "live-cut")
+    _, meta = load_checkpoint(tmp_path / "cut" / "checkpoint" / "last.safetensors")
+    assert meta["step"] == 13 and meta["data"]["pos"] == 13 * 16
+    monkeypatch.delenv(STOP_ENV)
+    resumed = run(prepared, tmp_path / "cut", tp, tmp_path / "live-cut").summary
+    assert resumed["resumed"] is True
+    assert resumed["best_val_bpc"] == full["best_val_bpc"]
+    assert [h["val_bpc"] for h in resumed["history"]] == [h["val_bpc"] for h in full["history"]]
+    wf, wc = weights(tmp_path / "full"), weights(tmp_path / "cut")
+    assert all(torch.equal(wf[k], wc[k]) for k in wf)
+    # the DVCLive log has each step once, as if never interrupted
+    rows = lambda d: (d / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows(tmp_path / "live-cut")] == \
+        [r.split("\t")[0] for r in rows(tmp_path / "live-full")]
+    # a rerun after completion changes nothing
+    again = run(prepared, tmp_path / "cut", tp).summary
+    assert again["best_val_bpc"] == full["best_val_bpc"]
+
+
+def test_checkpoint_from_other_params_is_not_resumed(prepared, tmp_path):
+    out = tmp_path / "m"
+    run(prepared, out, params(steps=10, eval_every=10))
+    logs = []
+    spec = ModelSpec(arch="lstm", hidden_size=20, num_layers=2, dropout=0.1, embedding_dim=8)
+    res = train_model(prepared, out, params(steps=10, eval_every=10, spec=spec), "m",
+                      progress=False, log=logs.append)
+    assert res.summary["resumed"] is False
+    assert any("starting afresh" in m for m in logs)
+
+
+def test_corrupt_checkpoint_is_a_one_line_error_naming_the_file(prepared, tmp_path):
+    out = tmp_path / "m"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "checkpoint" / "last.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
+    with pytest.raises(CheckpointError, match=r"last\.safetensors: corrupt checkpoint"):
+        run(prepared, out, params(steps=10))
+
+
+def test_stream_batcher_reads_contiguous_streams_and_shards_by_rank():
+    data = np.arange(1000)
+    b = StreamBatcher(data, batch_size=4, seq_len=10)
+    x1, y1, r1 = b.next()
+    x2, _, _ = b.next()
+    assert x1.shape == (10, 4) and not r1
+    np.testing.assert_array_equal(y1[:-1], x1[1:])              # targets are the next chars
+    np.testing.assert_array_equal(x2[0], y1[-1])                # the next batch continues
+    np.testing.assert_array_equal(x1[0], np.arange(4) * b.stream_len)
+    halves = [StreamBatcher(data, 4, 10, rank=r, world_size=2).next()[0] for r in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate(halves, axis=1), x1)
+    for _ in range(b.stream_len // 10 - 2):
+        b.next()
+    assert b.next()[2] is True and b.epoch == 1                # wrapped: states reset
+
+
+def test_learning_rate_warms_up_then_decays_to_min():
+    tp = params(steps=100, warmup_steps=10, lr=0.01, min_lr=0.001)
+    assert lr_at(0, tp) == pytest.approx(0.001)
+    assert lr_at(9, tp) == pytest.approx(0.01)
+    assert lr_at(10, tp) == pytest.approx(0.01)
+    assert lr_at(100, tp) == pytest.approx(0.001)
+    lrs = [lr_at(s, tp) for s in range(10, 100)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_grad_accum_matches_the_full_batch(prepared, tmp_path):
+    spec = ModelSpec(arch="gru", hidden_size=16, num_layers=1, dropout=0.0, embedding_dim=8)
+    a = run(prepared, tmp_path / "a", params(steps=10, eval_every=10, spec=spec)).summary
+    b = run(prepared, tmp_path / "b", params(steps=10, eval_every=10, spec=spec, grad_accum=2)).summary
+    assert b["best_val_bpc"] == pytest.approx(a["best_val_bpc"], abs=1e-4)
+
+
+def test_per_model_overrides_and_param_errors():
+    spec = ModelSpec(arch="rnn", hidden_size=8, steps=7, lr=0.5, batch_size=6, seq_len=5)
+    _, r = resolve(params(spec=spec), "m")
+    assert (r.steps, r.lr, r.batch_size, r.seq_len) == (7, 0.5, 6, 5)
+    with pytest.raises(ParamsError, match="no entry for model 'x'"):
+        resolve(params(), "x")
+    with pytest.raises(ParamsError, match="not divisible by grad_accum"):
+        resolve(params(grad_accum=3), "m")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    parsed = parse_params(raw).train
+    assert set(parsed.models) >= {"rnn", "rnn3", "lstm", "gru"}
+    raw["train"]["models"]["lstm"]["dropout"] = 1.5
+    with pytest.raises(ParamsError, match=r"train\.models\.lstm\.dropout"):
+        parse_params(raw)
+    raw["train"]["models"]["lstm"]["dropout"] = 0.1
+    raw["train"]["batch_sise"] = 3
+    with pytest.raises(ParamsError, match="did you mean 'batch_size'"):
+        parse_params(raw)
+
+
+def test_too_small_split_is_a_training_error(prepared, tmp_path):
+    with pytest.raises(TrainingError, match="too small"):
+        run(prepared, tmp_path / "m", params(batch_size=4000, seq_len=64))
+
+
+@pytest.mark.slow
+@pytest.mark.faults
+def test_stage_killed_by_sigterm_resumes_to_the_same_metrics(prepared, tmp_path):
+    """The real stage in a subprocess: SIGTERM mid-run, rerun, same final metrics."""
+    def project(name: str) -> Path:
+        d = tmp_path / name
+        (d / "data" / "prepared").mkdir(parents=True)
+        os.symlink(prepared, d / "data" / "prepared" / "tiny")
+        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+        raw["corpora"] = {"tiny": {"sources": [{"url": "http://127.0.0.1/x", "sha256": "0" * 64}]}}
+        raw["run"] = {"corpora": ["tiny"], "models": ["lstm"]}
+        raw["train"].update(steps=400, batch_size=8, seq_len=16, eval_every=100, checkpoint_every=5,
+                            log_every=5, device="cpu", sample_chars=30, threads=1)
+        raw["train"]["models"] = {"lstm": {"arch": "lstm", "hidden_size": 24, "num_layers": 2,
+                                           "embedding_dim": 8}}
+        (d / "params.yaml").write_text(yaml.safe_dump(raw))
+        return d
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "stages.train", "tiny", "lstm", "--no-progress"]
+    full = project("full")
+    subprocess.run(cmd, cwd=full, env=env, check=True, capture_output=True)
+    cut = project("cut")
+    proc = subprocess.Popen(cmd, cwd=cut, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ckpt = cut / "data" / "models" / "tiny" / "lstm" / "checkpoint" / "last.safetensors"
+    deadline = time.time() + 60
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err.decode()
+    assert "SIGTERM: stopped after step" in err.decode()
+    _, meta = load_checkpoint(ckpt)
+    assert 0 < meta["step"] < 400
+    subprocess.run(cmd, cwd=cut, env=env, check=True, capture_output=True)
+    read = lambda d: json.loads((d / "data" / "models" / "tiny" / "lstm" / "summary.json").read_text())
+    a, b = read(full), read(cut)
+    assert b["resumed"] is True
+    assert a["best_val_bpc"] == b["best_val_bpc"]
+    assert [h["val_bpc"] for h in a["history"]] == [h["val_bpc"] for h in b["history"]]
+    assert (full / "data/models/tiny/lstm/model.safetensors").read_bytes() == \
+        (cut / "data/models/tiny/lstm/model.safetensors").read_bytes()
+    assert (full / "data/models/tiny/lstm/sample.txt").read_text() == \
+        (cut / "data/models/tiny/lstm/sample.txt").read_text()
+
+
+def test_gpu_bench_runs_on_cpu_with_a_tiny_config_without_dvc(prepared, tmp_path):
+    """benchmarks/gpu_bench.py (issue 7) runs end to end on CPU; dvc and dvclive are not needed."""
+    out = tmp_path / "gpu.json"
+    code = ("import runpy, sys; sys.modules['dvclive'] = None; sys.modules['dvc'] = None; "
+            f"sys.argv = ['gpu_bench.py', '--data', {str(prepared)!r}, '--out', {str(out)!r}, "
+            "'--steps', '4', '--batch-size', '4', '--seq-len', '8', '--tiny']; "
+            f"runpy.run_path({str(ROOT / 'benchmarks' / 'gpu_bench.py')!r}, run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(out.read_text())
+    assert set(result["models"]) == {"rnn", "rnn3", "lstm", "gru"}
+    for m in result["models"].values():
+        assert m["chars_per_s"] > 0 and m["step_ms"] > 0 and np.isfinite(m["val_bpc"])
+    assert result["machine"]["device"] in ("cpu", "cuda") and result["machine"]["steps"] == 4
