@@ -89,8 +89,21 @@ class CharRNN(nn.Module):
         return (z, z.clone()) if self.is_lstm else z
 
     def forward(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
-        """ids (T, B) int64 -> logits (T, B, V), final state. One fused recurrent call."""
-        out, state = self.rnn(self.embed(ids), state)
+        """ids (T, B) int64 -> logits (T, B, V), final state. One fused recurrent call.
+
+        Under autocast the LSTM's recurrent core runs in fp32: on an H200 (torch 2.11,
+        cuDNN 9.19) the bf16 cuDNN LSTM did not learn at all (4.80 val bpc, the unigram
+        level, after 300 steps vs 2.73 in fp32; benchmarks/results/gpu_amp_lstm.json),
+        while bf16 RNN and GRU train like fp32.
+        """
+        x = self.embed(ids)
+        if self.cfg.arch == "lstm" and torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                if state is not None:
+                    state = tuple(s.float() for s in state)
+                out, state = self.rnn(x.float(), state)
+        else:
+            out, state = self.rnn(x, state)
         return self.head(self.drop(out)), state
 
     def empty_history_logits(self) -> torch.Tensor:
