@@ -49,12 +49,10 @@ def read_tsv(path: Path) -> list[dict]:
 
 def learning_curve(corpus: str, model: str) -> list[tuple[float, float]] | None:
     """(training chars, val bpc) points from DVCLive's plots, or None if absent."""
-    base = paths.METRICS / "train" / corpus / model
-    files = sorted(p for p in base.glob("plots/metrics/**/*.tsv")
-                   if "val" in str(p.relative_to(base)) and "bpc" in p.name)
-    if not files:
+    f = paths.METRICS / "train" / corpus / model / "plots" / "metrics" / "val" / "bpc.tsv"
+    if not f.exists():
         return None
-    rows = read_tsv(files[0])
+    rows = read_tsv(f)
     value_col = [k for k in rows[0] if k not in ("step", "timestamp", "train_chars")][0] if rows else None
     points = []
     for r in rows:
