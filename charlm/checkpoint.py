@@ -9,12 +9,19 @@ params that made it.
 
     save_checkpoint(path, tensors, meta)   # atomic: temp file + fsync + rename
     tensors, meta = load_checkpoint(path)  # CheckpointError naming the file if bad
+    move_aside(path, "bad")                # -> path.bad-<timestamp>, never deleted
+
+The metadata holds a CRC-32 of every tensor's bytes (safetensors itself has no
+checksum), so flipped bytes in the data section are caught on load, not trained on.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +32,35 @@ from .errors import CheckpointError
 from .fsutil import write_bytes
 
 FORMAT = "charlm-checkpoint/1"
+FRESH_HINT = "rerun with --fresh (or CHARLM_FRESH=1) to move it aside and start afresh"
+
+
+def tensors_crc32(tensors: dict[str, torch.Tensor]) -> int:
+    """CRC-32 over the names and raw bytes of all tensors, in name order."""
+    crc = 0
+    for k in sorted(tensors):
+        t = tensors[k].detach().to("cpu").contiguous()
+        crc = zlib.crc32(f"{k}:{t.dtype}:{tuple(t.shape)};".encode(), crc)
+        crc = zlib.crc32(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"", crc)
+    return crc
+
+
+def move_aside(path: str | Path, reason: str = "bad") -> Path:
+    """Rename `path` to `<path>.<reason>-<UTC timestamp>` (never overwriting); return the new path."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest, n = path.with_name(f"{path.name}.{reason}-{stamp}"), 1
+    while dest.exists():
+        n += 1
+        dest = path.with_name(f"{path.name}.{reason}-{stamp}-{n}")
+    os.replace(path, dest)
+    return dest
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     from safetensors.torch import save as st_save
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    doc = json.dumps({"format": FORMAT, **meta}, ensure_ascii=False)
+    doc = json.dumps({"format": FORMAT, **meta, "crc32": tensors_crc32(flat)}, ensure_ascii=False)
     write_bytes(path, st_save(flat, metadata={"charlm": doc}))
 
 
@@ -54,6 +84,8 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(f"{path}: corrupt checkpoint metadata ({e})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
+    if "crc32" in meta and tensors_crc32(tensors) != meta["crc32"]:
+        raise CheckpointError(f"{path}: corrupt checkpoint (tensor data fails its CRC-32 check)")
     return tensors, meta
 
 

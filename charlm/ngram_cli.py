@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from . import paths
-from .errors import CharlmError
+from .errors import CharlmError, ParamsError
 from .ngram import SMOOTHINGS, NgramModel, check_order
 from .prepare import load_split
 from .vocab import Vocab
@@ -44,6 +44,8 @@ def cmd_query(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    if args.length < 1:
+        raise ParamsError(f"--length: must be >= 1, got {args.length}")
     model = _model(args)
     sys.stdout.write(model.sample(args.length, args.seed, prime=args.prime))
     sys.stdout.write("\n")

@@ -61,6 +61,9 @@ def load_split(prepared_dir: str | Path, split: str) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise CorpusError(f"{path}: not found (run the prepare stage)") from None
+    except (ValueError, OSError, EOFError) as e:   # e.g. a pickled object array: never unpickled
+        raise CorpusError(f"{path}: unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                          "rerun the prepare stage") from None
 
 
 def load_stats(prepared_dir: str | Path) -> dict:

@@ -125,6 +125,9 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
                temperature: float = 1.0, top_k: Optional[int] = None) -> Iterator[np.ndarray]:
     """Yield `length` arrays of `n` sampled ids each (n samples generated as one batch)."""
     _check(length, temperature, top_k)
+    if top_k is not None and top_k > model.cfg.vocab_size - 1:
+        raise ParamsError(f"top_k: must be <= {model.cfg.vocab_size - 1} (the characters in "
+                          f"the vocabulary), got {top_k}")
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(int(seed))

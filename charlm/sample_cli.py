@@ -48,6 +48,13 @@ def load_for_sampling(corpus: str, model: str, checkpoint: str | None, device: s
 
 
 def run(args: argparse.Namespace) -> int:
+    from .errors import ParamsError
+    if args.length < 1:                       # checked before any loading
+        raise ParamsError(f"--length: must be >= 1, got {args.length}")
+    if not args.temperature > 0:
+        raise ParamsError(f"--temperature: must be > 0, got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise ParamsError(f"--top-k: must be >= 1, got {args.top_k}")
     import torch
 
     from .sample import sample_stream
