@@ -317,7 +317,8 @@ def save_trained(model_dir: str | Path, model: CharRNN, vocab: Vocab, extra: dic
     model_dir = Path(model_dir)
     sd = state_dict if state_dict is not None else model.state_dict()
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in sd.items()}
-    write_bytes(model_dir / "model.safetensors", st_save(tensors))
+    from .checkpoint import tensors_crc32     # safetensors has no checksum: flipped bytes are caught
+    write_bytes(model_dir / "model.safetensors", st_save(tensors, metadata={"crc32": str(tensors_crc32(tensors))}))
     write_json(model_dir / "config.json", {"format": "charlm-model/1", "model": model.cfg.to_json(),
                                            "vocab": vocab.to_json(), **(extra or {})})
 
@@ -347,6 +348,14 @@ def load_trained(model_dir: str | Path, device: torch.device | str = "cpu") -> t
         raise CheckpointError(f"{w_path}: not found (train the model first)") from None
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{w_path}: unreadable weights ({type(e).__name__}: {e})") from None
+    from safetensors import safe_open
+
+    from .checkpoint import tensors_crc32
+    with safe_open(str(w_path), framework="pt", device="cpu") as f:
+        crc = (f.metadata() or {}).get("crc32")
+    if crc is not None and str(tensors_crc32(weights)) != crc:
+        raise CheckpointError(f"{w_path}: corrupt weights (tensor data fails its CRC-32 check); "
+                              "retrain, or restore it with `dvc checkout`")
     model = CharRNN(mcfg)
     try:
         model.load_state_dict(weights)

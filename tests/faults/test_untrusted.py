@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from charlm.models import save_trained
@@ -94,3 +95,18 @@ def test_params_yaml_with_python_tags_is_refused(tmp_path, prepared):
     line = one_line_error(run([sys.executable, "-m", "stages.prepare", "tiny"], root))
     assert "params.yaml: invalid YAML" in line and "python/object/apply:os.makedirs" in line, line
     assert not marker.exists()
+
+
+def test_flipped_bytes_in_a_trained_model_are_caught(tmp_path, prepared):
+    from charlm.errors import CheckpointError
+    from charlm.models import CharRNN, ModelConfig, load_trained
+    from charlm.vocab import Vocab
+    vocab = Vocab.load(prepared / "vocab.json")
+    d = tmp_path / "m"
+    save_trained(d, CharRNN(ModelConfig(arch="gru", vocab_size=vocab.size, hidden_size=8)), vocab)
+    load_trained(d)                                      # intact: loads
+    data = bytearray((d / "model.safetensors").read_bytes())
+    data[-20] ^= 0x01                                    # one bit of the last weights
+    (d / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: corrupt weights .*CRC-32"):
+        load_trained(d)
