@@ -161,6 +161,8 @@ def test_checkpoint_of_other_params_is_moved_aside_not_overwritten(project, prep
     stop_in_process(p, 14)
     logs: list[str] = []
     old = p.ckpt.read_bytes()
+    stale = p.ckpt.parent / ".last.safetensors.abc123.tmp"     # as a kill mid-write leaves it
+    stale.write_bytes(old[:100])
     from faultkit import write_params
     write_params(p.root, model={"hidden_size": 20})          # params change: fingerprint differs
     params = load_params(p.root / "params.yaml").train
@@ -169,6 +171,7 @@ def test_checkpoint_of_other_params_is_moved_aside_not_overwritten(project, prep
     assert len(aside) == 1 and aside[0].read_bytes() == old      # the 14 steps of progress kept
     assert any(f"moved aside to {aside[0]}" in m and "starting afresh" in m for m in logs)
     assert res.summary["resumed"] is False and load_checkpoint(p.ckpt)[1]["model"]["hidden_size"] == 20
+    assert not stale.exists()
 
 
 # --------------------------------------------------------------------------- full disk
