@@ -26,21 +26,23 @@ def test_push_clone_pull_gives_identical_outputs_without_rerun(mirror, tmp_path)
         "corpora: [tinyshakespeare, enwiki-sample, latex]", "corpora: [tinyshakespeare]")
     (repo / "params.yaml").write_text(params)
     env = {"CHARLM_MIRROR": str(mirror)}
-    run_dvc(["repro", "prepare"], repo, env)
+    run_dvc(["repro", "evaluate_ngram"], repo, env)
     run_dvc(["remote", "add", "-d", "shared", str(tmp_path / "remote")], repo)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "run")
-    run_dvc(["push"], repo)
+    run_dvc(["push", "--with-deps", "evaluate_ngram"], repo)
 
     clone = tmp_path / "clone"
     _git(tmp_path, "clone", "-q", str(repo), str(clone))
     outs = ["data/raw/tinyshakespeare.txt", "data/prepared/tinyshakespeare/train.npy",
-            "data/prepared/tinyshakespeare/vocab.json", "data/prepared/tinyshakespeare/stats.json"]
+            "data/prepared/tinyshakespeare/vocab.json", "data/prepared/tinyshakespeare/stats.json",
+            "data/ngram/tinyshakespeare/model.npz", "data/eval/tinyshakespeare/ngram/surprise.json",
+            "metrics/tinyshakespeare/ngram.json", "metrics/ngram/tinyshakespeare.json"]
     assert not (clone / outs[0]).exists()
-    run_dvc(["pull"], clone)
+    run_dvc(["pull", "--with-deps", "evaluate_ngram"], clone)
     assert _digest(clone, outs) == _digest(repo, outs)
     # nothing to re-run: the pulled outputs match dvc.lock (no mirror needed either)
-    status = run_dvc(["status"], clone)
+    status = run_dvc(["status", "--with-deps", "evaluate_ngram"], clone)
     assert "up to date" in status.stdout
-    again = run_dvc(["repro", "prepare"], clone)
+    again = run_dvc(["repro", "evaluate_ngram"], clone)
     assert "Running stage" not in again.stdout
