@@ -58,7 +58,7 @@ class TrainParams:
     amp: bool = True                      # bf16 autocast on CUDA (ignored on CPU)
     compile: bool = False                 # torch.compile the model (never required)
     grad_accum: int = 1                   # micro-batches per step (splits the streams)
-    nproc: int = 1                        # processes (torchrun/DDP); 1 until the DDP work lands
+    nproc: int = 1                        # processes: > 1 runs the stage under torchrun (DDP)
     threads: int = 0                      # CPU threads for torch (0: torch's default)
     sample_chars: int = 1000              # length of the sample.txt each model writes
     sample_prime: str = "\n"              # warms the state before sampling
@@ -79,6 +79,9 @@ class TrainParams:
             if bs % self.grad_accum:
                 raise ParamsError(f"{where}.models.{name}: batch_size {bs} is not divisible "
                                   f"by grad_accum {self.grad_accum}")
+            if bs % (self.grad_accum * self.nproc):
+                raise ParamsError(f"{where}.models.{name}: batch_size {bs} is not divisible "
+                                  f"by nproc x grad_accum ({self.nproc} x {self.grad_accum})")
 
 
 @register_section("ngram")

@@ -12,15 +12,24 @@ Validation: val bpc on the whole val split every `eval_every` steps and at the e
 with `models.log2prob_sequence` (the evaluate stage's routine); the best-on-val weights
 are kept. Checkpoints (charlm.checkpoint) every `checkpoint_every` steps, at the end,
 and on SIGINT/SIGTERM; a rerun resumes from them and ends with the same metrics as an
-uninterrupted run (CPU, same machine). Distributed training later: `StreamBatcher`
-already takes (rank, world_size) and gives each rank its own share of the streams, and
-only rank 0 writes files.
+uninterrupted run (CPU, same machine).
+
+Distributed (torchrun, charlm.distributed): each rank takes its contiguous share of
+the B streams (`StreamBatcher(rank, world_size)`), the model is wrapped in
+DistributedDataParallel (gradients averaged across ranks; `no_sync` on all but the
+last micro-batch of a step), so a step sees the same global batch as one process.
+One small all-reduce a step gives every rank the global mean loss and any rank's stop
+flag, so all ranks stop (signal, NaN loss) at the same step. Rank 0 scores val and
+broadcasts the number, and alone writes checkpoints, DVCLive logs, summary, sample and
+the model. Checkpoints hold the hidden states in the global stream order (gathered
+from the ranks), so a run resumes under another nproc.
 
     summary = train_model(prepared_dir, out_dir, params.train, "lstm", live_dir=...)
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -36,9 +45,12 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+import torch.distributed
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_float, gather_batch,
+                          shard_batch)
 from .errors import CheckpointError, CharlmError, ParamsError, TrainingError
 from .fsutil import write_json, write_text
 from .models import (LN2, CharRNN, ModelConfig, State, describe, detach_state, log2prob_sequence,
@@ -48,6 +60,7 @@ from .prepare import load_split
 from .vocab import Vocab
 
 STOP_ENV = "CHARLM_STOP_AFTER_STEPS"     # test hook: behave as if SIGTERM arrived after step k
+STOP_RANK_ENV = "CHARLM_STOP_RANK"       # ... on this rank only (default: every rank)
 
 
 class TrainingInterrupted(CharlmError):
@@ -142,23 +155,66 @@ def bpc(model: CharRNN, ids: np.ndarray, device, run: TrainParams) -> float:
     return float(-lp.mean())
 
 
-def _state_tensors(states: list[Optional[State]]) -> dict[str, torch.Tensor]:
-    out = {}
-    for m, st in enumerate(states):
-        if st is None:
-            continue
-        for j, t in enumerate(st if isinstance(st, tuple) else (st,)):
-            out[f"hidden.{m}.{j}"] = t
+def _state_tensors(states: list[Optional[State]], info: DistInfo) -> dict[str, torch.Tensor]:
+    """The carried hidden states as `hidden.<j>` (num_layers, B, hidden) in the GLOBAL stream order.
+
+    Micro-batches are concatenated, then every rank's share gathered (a collective: all
+    ranks call it), so a checkpoint does not depend on nproc (nor on grad_accum).
+    """
+    if states[0] is None:
+        return {}
+    parts = [st if isinstance(st, tuple) else (st,) for st in states]
+    return {f"hidden.{j}": gather_batch(torch.cat([p[j] for p in parts], dim=1), info, dim=1)
+            for j in range(len(parts[0]))}
+
+
+def _states_from(tensors: dict, n_micro: int, lstm: bool, batch_size: int, info: DistInfo,
+                 device) -> list[Optional[State]]:
+    """This rank's micro-batch states from a checkpoint's global `hidden.<j>` tensors."""
+    k = 2 if lstm else 1
+    if "hidden.0.0" in tensors:            # older layout: one entry per micro-batch
+        glob = [torch.cat([v for m in range(n_micro) if (v := tensors.get(f"hidden.{m}.{j}")) is not None],
+                          dim=1) for j in range(k)]
+    elif "hidden.0" in tensors:
+        glob = [tensors[f"hidden.{j}"] for j in range(k)]
+    else:
+        return [None] * n_micro
+    if any(g.dim() != 3 or g.shape[1] != batch_size for g in glob):
+        raise CheckpointError(f"checkpoint hidden state has shape {tuple(glob[0].shape)}, "
+                              f"expected (layers, {batch_size}, hidden)")
+    chunks = [shard_batch(g, info, dim=1).to(device).chunk(n_micro, dim=1) for g in glob]
+    return [tuple(c[m].contiguous() for c in chunks) if lstm else chunks[0][m].contiguous()
+            for m in range(n_micro)]
+
+
+def _rank_rng_tensors(info: DistInfo, device) -> dict[str, torch.Tensor]:
+    """Every rank's torch RNG state (dropout masks), gathered; rank 0's is also `rng.torch`."""
+    if not info.enabled:
+        return {}
+    out = {"rng.ranks.torch": gather_batch(torch.get_rng_state().to(device)[None], info, dim=0).cpu()}
+    if device.type == "cuda":
+        out["rng.ranks.cuda"] = gather_batch(torch.cuda.get_rng_state(device).to(device)[None],
+                                             info, dim=0).cpu()
     return out
 
 
-def _states_from(tensors: dict, n_micro: int, lstm: bool, device) -> list[Optional[State]]:
-    states: list[Optional[State]] = []
-    for m in range(n_micro):
-        parts = [tensors[f"hidden.{m}.{j}"].to(device) for j in range(2 if lstm else 1)
-                 if f"hidden.{m}.{j}" in tensors]
-        states.append(None if not parts else (tuple(parts) if lstm else parts[0]))
-    return states
+def _rank_rng_from(tensors: dict, meta: dict, info: DistInfo, reseed: int, dropout: float,
+                   log) -> None:
+    """Ranks > 0 restore their own RNG state (rank 0's came with `rng.torch`)."""
+    saved_world = int(meta.get("world_size", 1))
+    if saved_world != info.world_size and dropout > 0:
+        log(f"checkpoint made by {saved_world} process(es), resumed by {info.world_size}: "
+            "the dropout masks from here on differ from an uninterrupted run")
+    if info.rank == 0:
+        return
+    g, c = tensors.get("rng.ranks.torch"), tensors.get("rng.ranks.cuda")
+    if g is not None and g.shape[0] == info.world_size:
+        # .clone(), not a view: set_rng_state ignores a row's storage offset (it crashes)
+        torch.set_rng_state(g[info.rank].clone())
+        if c is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(c[info.rank].clone(), torch.cuda.current_device())
+    else:
+        torch.manual_seed(reseed + info.rank)
 
 
 def fingerprint(mcfg: ModelConfig, run: TrainParams, train: np.ndarray) -> str:
@@ -166,6 +222,7 @@ def fingerprint(mcfg: ModelConfig, run: TrainParams, train: np.ndarray) -> str:
     keep = {k: v for k, v in dataclasses.asdict(run).items()
             if k not in ("checkpoint_every", "log_every", "device", "threads", "models",
                          "sample_chars", "sample_prime", "sample_temperature", "compile")}
+    keep["nproc"] = 1      # same global batch, same result: resumable under another nproc
     doc = json.dumps({"model": mcfg.to_json(), "train": keep, "n": int(len(train)),
                       "crc": zlib.crc32(np.ascontiguousarray(train).tobytes())}, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
@@ -230,11 +287,22 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
     summary.json and sample.txt (see the module docstring).
     """
     spec, run = resolve(tp, model_name)
-    if run.nproc != 1 or world_size != 1:
-        raise TrainingError("train.nproc > 1 (torchrun/DDP) is not implemented yet; use nproc: 1")
+    if world_size > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        raise TrainingError(f"world_size {world_size} needs a process group: launch under torchrun "
+                            "(train.nproc or `torchrun -m stages.train`) after charlm.distributed.init")
+    if run.batch_size % (world_size * run.grad_accum):
+        raise ParamsError(f"train.models.{model_name}: batch_size {run.batch_size} is not divisible "
+                          f"by nproc x grad_accum ({world_size} x {run.grad_accum})")
     out_dir, is_main = Path(out_dir), rank == 0
+    if not is_main:
+        log = lambda m: None                      # noqa: E731  (rank 0 speaks for all)
+    elif run.nproc != world_size:
+        log(f"train.nproc is {run.nproc} but this run has {world_size} process(es) "
+            "(the stage launches torchrun; train_model trains in the group it is given)")
     ckpt_path = out_dir / "checkpoint" / "last.safetensors"
     device = pick_device(run.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", torch.cuda.current_device())   # set by distributed.init
     if run.threads:
         torch.set_num_threads(run.threads)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -256,6 +324,7 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
     val = load_split(prepared_dir, "val")
     mcfg = model_config(spec, vocab.size)
     fp = fingerprint(mcfg, run, train)
+    info = DistInfo(rank, world_size)
 
     torch.manual_seed(run.seed)
     np.random.seed(run.seed % 2**32)
@@ -263,6 +332,8 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
     model = CharRNN(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.99),
                             weight_decay=run.weight_decay)
+    if rank:            # same initial weights on every rank; its own dropout stream per rank
+        torch.manual_seed(run.seed + rank)
     batcher = StreamBatcher(train, run.batch_size, run.seq_len, rank, world_size)
     n_micro = run.grad_accum
     micro_b = run.batch_size // world_size // n_micro
@@ -271,6 +342,7 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
     best_sd = None
     step_seconds = overhead = 0.0     # time in steps (not evals); of it, data/schedule/clip/logging
     resumed = False
+    loss_window = [0.0, 0]            # train loss summed since the last log, and its step count
 
     if ckpt_path.is_file():
         tensors, meta = ckpt.load_checkpoint(ckpt_path)
@@ -285,40 +357,52 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
                 raise CheckpointError(f"{ckpt_path}: does not fit the model ({str(e).splitlines()[0]})") from None
             best_sd = ckpt.unprefixed("best.", tensors) or None
             batcher.load_state(meta["data"])
-            states = _states_from(tensors, n_micro, mcfg.arch == "lstm", device)
+            states = _states_from(tensors, n_micro, mcfg.arch == "lstm", run.batch_size, info, device)
             ckpt.rng_from_flat(tensors, meta["rng"])
+            _rank_rng_from(tensors, meta, info, run.seed + 1_000_003 * meta["step"], mcfg.dropout, log)
             start_step, best_val, best_step = meta["step"], meta["best_val_bpc"], meta["best_step"]
             history, step_seconds = meta["history"], meta["step_seconds"]
             overhead = meta.get("overhead_seconds", 0.0)
+            loss_window = meta.get("loss_window", loss_window)
             resumed = True
             log(f"resuming from {ckpt_path} at step {start_step}/{run.steps}")
 
     mem = memory_estimate(model, run.batch_size, run.seq_len)
     log(describe(model, run.batch_size, run.seq_len))
     live = _Live(Path(live_dir) if (live_dir and is_main) else None, resumed, start_step)
-    fwd = torch.compile(model) if run.compile else model
+    ddp = model
+    if info.enabled:    # gradients all-reduced (averaged) across ranks in backward
+        from torch.nn.parallel import DistributedDataParallel
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    fwd = torch.compile(ddp) if run.compile else ddp
     use_amp = run.amp and device.type == "cuda"
 
     def save_ckpt(step_done: int) -> None:
-        if not is_main:
-            return
-        o_t, o_meta = ckpt.optimizer_to_flat(opt)
-        r_t, r_meta = ckpt.rng_to_flat()
-        tensors = {**ckpt.prefixed("model.", model.state_dict()), **o_t, **r_t,
-                   **_state_tensors(states)}
-        if best_sd is not None:
-            tensors.update(ckpt.prefixed("best.", best_sd))
-        ckpt.save_checkpoint(ckpt_path, tensors, {
-            "fingerprint": fp, "model_name": model_name, "model": mcfg.to_json(),
-            "step": step_done, "steps": run.steps, "data": batcher.state(),
-            "hidden_state": "carried per stream; zeroed when the streams wrap",
-            "schedule": {"kind": "warmup_cosine", "warmup_steps": run.warmup_steps,
-                         "lr": run.lr, "min_lr": run.min_lr, "steps": run.steps},
-            "optimizer": o_meta, "rng": r_meta, "best_val_bpc": best_val, "best_step": best_step,
-            "history": history, "step_seconds": step_seconds, "overhead_seconds": overhead})
+        hidden = _state_tensors(states, info)       # collectives: every rank calls save_ckpt
+        rank_rng = _rank_rng_tensors(info, device)
+        if is_main:
+            o_t, o_meta = ckpt.optimizer_to_flat(opt)
+            r_t, r_meta = ckpt.rng_to_flat()
+            tensors = {**ckpt.prefixed("model.", model.state_dict()), **o_t, **r_t, **rank_rng,
+                       **hidden}
+            if best_sd is not None:
+                tensors.update(ckpt.prefixed("best.", best_sd))
+            ckpt.save_checkpoint(ckpt_path, tensors, {
+                "fingerprint": fp, "model_name": model_name, "model": mcfg.to_json(),
+                "step": step_done, "steps": run.steps, "data": batcher.state(),
+                "hidden_state": "carried per stream (global stream order); zeroed when the streams wrap",
+                "world_size": world_size,
+                "schedule": {"kind": "warmup_cosine", "warmup_steps": run.warmup_steps,
+                             "lr": run.lr, "min_lr": run.min_lr, "steps": run.steps},
+                "optimizer": o_meta, "rng": r_meta, "best_val_bpc": best_val, "best_step": best_step,
+                "history": history, "step_seconds": step_seconds, "overhead_seconds": overhead,
+                "loss_window": [float(loss_sum), loss_n]})   # the resumed run logs the same means
+        barrier(info)      # no rank leaves (e.g. on a stop) before rank 0 has written it
 
     stop = {"signal": None}
     stop_after = int(os.environ.get(STOP_ENV, "0") or 0)
+    if os.environ.get(STOP_RANK_ENV, "") not in ("", str(rank)):
+        stop_after = 0
 
     def on_signal(signum, frame):
         stop["signal"] = signal.Signals(signum).name
@@ -337,7 +421,8 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
                    unit="step", mininterval=1.0, dynamic_ncols=True)
     chars_per_step = run.batch_size * run.seq_len
     t_start = time.perf_counter()
-    window_t, window_chars, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    window_t, window_chars = time.perf_counter(), 0
+    loss_sum, loss_n = float(loss_window[0]), int(loss_window[1])
     try:
         model.train()
         for step in range(start_step, run.steps):
@@ -354,10 +439,13 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
             step_loss = torch.zeros((), device=device)
             for m in range(n_micro):
                 xs, ys = x[:, m * micro_b:(m + 1) * micro_b], y[:, m * micro_b:(m + 1) * micro_b]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits, st = fwd(xs, states[m])
-                loss = F.cross_entropy(logits.float().reshape(-1, mcfg.vocab_size), ys.reshape(-1))
-                (loss / n_micro).backward()
+                # DDP: all-reduce the gradients once per step, in the last micro-batch's backward
+                sync = ddp.no_sync() if info.enabled and m < n_micro - 1 else contextlib.nullcontext()
+                with sync:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                        logits, st = fwd(xs, states[m])
+                    loss = F.cross_entropy(logits.float().reshape(-1, mcfg.vocab_size), ys.reshape(-1))
+                    (loss / n_micro).backward()
                 states[m] = detach_state(st)
                 step_loss += loss.detach() / n_micro
             t_clip = time.perf_counter()
@@ -366,7 +454,16 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
             overhead += (t_data - t0) + (time.perf_counter() - t_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            loss_v = step_loss.item() if device.type == "cpu" else None
+            if stop_after and step + 1 == stop_after and step + 1 < run.steps:
+                stop["signal"] = stop["signal"] or f"{STOP_ENV}={stop_after}"
+            if info.enabled:    # one collective a step: the global mean loss, and any rank's stop
+                flag = torch.ones_like(step_loss) if stop["signal"] else torch.zeros_like(step_loss)
+                loss_g, n_stop = all_reduce_sum(torch.stack([step_loss, flag]), info).tolist()
+                loss_v, stopping = loss_g / world_size, n_stop > 0
+                if stopping and not stop["signal"]:
+                    stop["signal"] = "stop requested on another rank"
+            else:
+                loss_v = step_loss.item() if device.type == "cpu" else None
             if loss_v is not None and not math.isfinite(loss_v):
                 raise TrainingError(f"{model_name}: loss is {loss_v} at step {step + 1} (diverged; "
                                     "lower train.lr or raise grad_clip)")
@@ -389,7 +486,8 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
                 overhead += window_t - t_log
             step_seconds += time.perf_counter() - t0    # the step, data and logging; not eval
             if done % run.eval_every == 0 or done == run.steps:
-                v = bpc(model, val, device, run)
+                # rank 0 scores val; the others wait for its number (same weights everywhere)
+                v = broadcast_float(bpc(model, val, device, run) if is_main else 0.0, info, device)
                 history.append({"step": done, "chars": done * chars_per_step,
                                 "seconds": round(time.perf_counter() - t_start, 3), "val_bpc": v})
                 if v < best_val:
@@ -401,12 +499,12 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
                 window_t = time.perf_counter()        # eval time is not training throughput
             if bar is not None:
                 bar.update(1)
-            if stop_after and done == stop_after and done < run.steps:
-                stop["signal"] = f"{STOP_ENV}={stop_after}"
-            if done % run.checkpoint_every == 0 or done == run.steps or stop["signal"]:
+            if not info.enabled:          # (with DDP: agreed by all ranks above, same step)
+                stopping = stop["signal"] is not None
+            if done % run.checkpoint_every == 0 or done == run.steps or stopping:
                 save_ckpt(done)
                 window_t = time.perf_counter()
-            if stop["signal"]:
+            if stopping:
                 raise TrainingInterrupted(f"{stop['signal']}: stopped after step {done}/{run.steps}; "
                                           f"checkpoint {ckpt_path}; rerun to resume")
     finally:
@@ -434,7 +532,8 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
         "best_val_bpc": best_val, "best_step": best_step,
         "final_val_bpc": history[-1]["val_bpc"] if history else None,
         "eval_streams": run.eval_streams, "device": str(device), "amp": use_amp,
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "seed": run.seed,
+        "threads": torch.get_num_threads(), "nproc": world_size, "torch": torch.__version__,
+        "seed": run.seed,
         "resumed": resumed, "history": history,
     }
     if write_outputs and is_main:
