@@ -357,7 +357,10 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
                 raise CheckpointError(f"{ckpt_path}: does not fit the model ({str(e).splitlines()[0]})") from None
             best_sd = ckpt.unprefixed("best.", tensors) or None
             batcher.load_state(meta["data"])
-            states = _states_from(tensors, n_micro, mcfg.arch == "lstm", run.batch_size, info, device)
+            try:
+                states = _states_from(tensors, n_micro, mcfg.arch == "lstm", run.batch_size, info, device)
+            except CheckpointError as e:
+                raise CheckpointError(f"{ckpt_path}: {e}") from None
             ckpt.rng_from_flat(tensors, meta["rng"])
             _rank_rng_from(tensors, meta, info, run.seed + 1_000_003 * meta["step"], mcfg.dropout, log)
             start_step, best_val, best_step = meta["step"], meta["best_val_bpc"], meta["best_step"]
