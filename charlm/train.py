@@ -52,7 +52,7 @@ from . import checkpoint as ckpt
 from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_float, gather_batch,
                           shard_batch)
 from .errors import CheckpointError, CharlmError, ParamsError, TrainingError
-from .fsutil import write_json, write_text
+from .fsutil import remove_stale_temps, write_json, write_text
 from .models import (LN2, CharRNN, ModelConfig, State, describe, detach_state, log2prob_sequence,
                      memory_estimate, parameter_count, save_trained)
 from .param_sections import ModelSpec, TrainParams
@@ -61,6 +61,12 @@ from .vocab import Vocab
 
 STOP_ENV = "CHARLM_STOP_AFTER_STEPS"     # test hook: behave as if SIGTERM arrived after step k
 STOP_RANK_ENV = "CHARLM_STOP_RANK"       # ... on this rank only (default: every rank)
+FRESH_ENV = "CHARLM_FRESH"               # 1: move an existing checkpoint aside and start afresh
+DIVERGED_FACTOR = 10.0                   # loss > 10 x ln(vocab size) (uniform model's) = diverged
+
+
+def _kept(ckpt_path: Path) -> str:
+    return f"last good checkpoint kept: {ckpt_path}" if ckpt_path.is_file() else "no checkpoint written yet"
 
 
 class TrainingInterrupted(CharlmError):
@@ -217,14 +223,26 @@ def _rank_rng_from(tensors: dict, meta: dict, info: DistInfo, reseed: int, dropo
         torch.manual_seed(reseed + info.rank)
 
 
+def code_version() -> str:
+    """Hash of the code that decides what training computes (this file and models.py).
+
+    Part of the checkpoint fingerprint: when `dvc repro` re-runs the stage because this
+    code changed, a finished checkpoint from the old code is not silently reused."""
+    h = hashlib.sha256()
+    for mod in ("train.py", "models.py"):
+        h.update((Path(__file__).parent / mod).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def fingerprint(mcfg: ModelConfig, run: TrainParams, train: np.ndarray) -> str:
-    """What a checkpoint must match to be resumed: model, result-changing params, data."""
+    """What a checkpoint must match to be resumed: model, result-changing params, data, code."""
     keep = {k: v for k, v in dataclasses.asdict(run).items()
             if k not in ("checkpoint_every", "log_every", "device", "threads", "models",
                          "sample_chars", "sample_prime", "sample_temperature", "compile")}
     keep["nproc"] = 1      # same global batch, same result: resumable under another nproc
     doc = json.dumps({"model": mcfg.to_json(), "train": keep, "n": int(len(train)),
-                      "crc": zlib.crc32(np.ascontiguousarray(train).tobytes())}, sort_keys=True)
+                      "crc": zlib.crc32(np.ascontiguousarray(train).tobytes()),
+                      "code": code_version()}, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
@@ -238,8 +256,16 @@ def _trim_live(live_dir: Path, last_step: int) -> None:
         col = head.split("\t").index("step") if "step" in head.split("\t") else None
         if col is None:
             continue
-        keep = [r for r in rows if int(r.split("\t")[col]) <= last_step]
+        width = len(head.split("\t"))
+        keep = [r for r in rows if len(r.split("\t")) == width and r.split("\t")[col].isdigit()
+                and int(r.split("\t")[col]) <= last_step]     # a killed run may leave half a row
         write_text(tsv, "\n".join([head, *keep]) + "\n")
+    summary = live_dir / "metrics.json"        # DVCLive writes it in place: a kill can empty it
+    if summary.is_file():
+        try:
+            json.loads(summary.read_text(encoding="utf-8"))
+        except ValueError:
+            summary.unlink()                   # rewritten at the next log step
 
 
 class _Live:
@@ -305,6 +331,9 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
         device = torch.device("cuda", torch.cuda.current_device())   # set by distributed.init
     if run.threads:
         torch.set_num_threads(run.threads)
+    if device.type == "cuda":       # TF32 for fp32 matmuls (the LSTM core, the head)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
@@ -344,17 +373,30 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
     resumed = False
     loss_window = [0.0, 0]            # train loss summed since the last log, and its step count
 
-    if ckpt_path.is_file():
-        tensors, meta = ckpt.load_checkpoint(ckpt_path)
+    if is_main:       # temp files of checkpoint writes a kill interrupted (the checkpoint is intact)
+        remove_stale_temps(ckpt_path)
+    fresh = os.environ.get(FRESH_ENV, "") not in ("", "0")
+    if ckpt_path.is_file() and fresh:         # explicit: keep the old checkpoint, never delete it
+        if is_main:
+            moved = ckpt.move_aside(ckpt_path, "bad")
+            log(f"{ckpt_path}: fresh start requested; old checkpoint moved aside to {moved}")
+    elif ckpt_path.is_file():
+        try:
+            tensors, meta = ckpt.load_checkpoint(ckpt_path)
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}; {ckpt.FRESH_HINT}") from None
         if meta.get("fingerprint") != fp:
-            log(f"{ckpt_path}: made with other params or data; starting afresh")
+            barrier(info)                     # every rank has read it before rank 0 moves it
+            moved = ckpt.move_aside(ckpt_path, "other-params") if is_main else ckpt_path
+            log(f"{ckpt_path}: made with other params or data; moved aside to {moved}; starting afresh")
         else:
             try:
                 model.load_state_dict({k: v.to(device) for k, v in ckpt.unprefixed("model.", tensors).items()})
                 # load_state_dict moves the state to the params' device (and keeps 'step' where Adam wants it)
                 ckpt.optimizer_from_flat(opt, tensors, meta["optimizer"])
-            except (RuntimeError, KeyError, ValueError) as e:
-                raise CheckpointError(f"{ckpt_path}: does not fit the model ({str(e).splitlines()[0]})") from None
+            except (RuntimeError, KeyError, ValueError, TypeError) as e:
+                raise CheckpointError(f"{ckpt_path}: does not fit the model ({str(e).strip().splitlines()[-1].strip()}); "
+                                      f"{ckpt.FRESH_HINT}") from None
             best_sd = ckpt.unprefixed("best.", tensors) or None
             batcher.load_state(meta["data"])
             try:
@@ -381,6 +423,13 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
     use_amp = run.amp and device.type == "cuda"
 
     def save_ckpt(step_done: int) -> None:
+        # On CUDA the loss is only checked at log steps: never checkpoint NaN weights. Every
+        # rank checks (the weights are replicated), so all ranks stop together.
+        bad = [n for n, t in model.named_parameters() if not bool(torch.isfinite(t).all())]
+        if bad:
+            raise TrainingError(f"{model_name}: weights are NaN/inf at step {step_done} ({bad[0]}); "
+                                f"not checkpointed; {_kept(ckpt_path)}; "
+                                "lower train.lr or raise grad_clip")
         hidden = _state_tensors(states, info)       # collectives: every rank calls save_ckpt
         rank_rng = _rank_rng_tensors(info, device)
         if is_main:
@@ -423,6 +472,8 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
         bar = tqdm(total=run.steps, initial=start_step, desc=f"{corpus}/{model_name}".strip("/"),
                    unit="step", mininterval=1.0, dynamic_ncols=True)
     chars_per_step = run.batch_size * run.seq_len
+    # A loss this far above the uniform model's ln(V) is divergence, even while finite.
+    max_loss = DIVERGED_FACTOR * math.log(mcfg.vocab_size)
     t_start = time.perf_counter()
     window_t, window_chars = time.perf_counter(), 0
     loss_sum, loss_n = float(loss_window[0]), int(loss_window[1])
@@ -467,9 +518,9 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
                     stop["signal"] = "stop requested on another rank"
             else:
                 loss_v = step_loss.item() if device.type == "cpu" else None
-            if loss_v is not None and not math.isfinite(loss_v):
-                raise TrainingError(f"{model_name}: loss is {loss_v} at step {step + 1} (diverged; "
-                                    "lower train.lr or raise grad_clip)")
+            if loss_v is not None and not loss_v <= max_loss:      # NaN, inf or exploded
+                raise TrainingError(f"{model_name}: loss is {loss_v:.4g} at step {step + 1} (diverged; "
+                                    f"{_kept(ckpt_path)}); lower train.lr or raise grad_clip")
             done = step + 1
             loss_sum += step_loss if loss_v is None else loss_v
             loss_n += 1
@@ -478,8 +529,9 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
             if done % run.log_every == 0 or done == run.steps:
                 t_log = now = time.perf_counter()
                 loss_mean = float(loss_sum) / loss_n
-                if not math.isfinite(loss_mean):
-                    raise TrainingError(f"{model_name}: loss is {loss_mean} near step {done} (diverged)")
+                if not loss_mean <= max_loss:
+                    raise TrainingError(f"{model_name}: loss is {loss_mean:.4g} near step {done} (diverged; "
+                                        f"{_kept(ckpt_path)}); lower train.lr")
                 cps = window_chars / max(now - window_t, 1e-9)
                 live.log(done, **{"train/loss": loss_mean, "train/bpc": loss_mean / LN2,
                                   "lr": lr, "chars_per_s": cps})
@@ -491,6 +543,9 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
             if done % run.eval_every == 0 or done == run.steps:
                 # rank 0 scores val; the others wait for its number (same weights everywhere)
                 v = broadcast_float(bpc(model, val, device, run) if is_main else 0.0, info, device)
+                if not math.isfinite(v):
+                    raise TrainingError(f"{model_name}: val bpc is {v} at step {done} (diverged; "
+                                        f"{_kept(ckpt_path)}); lower train.lr")
                 history.append({"step": done, "chars": done * chars_per_step,
                                 "seconds": round(time.perf_counter() - t_start, 3), "val_bpc": v})
                 if v < best_val:

@@ -14,7 +14,7 @@ import sys
 from charlm import distributed, paths
 from charlm.cli_util import run_main
 from charlm.params import load_params
-from charlm.train import pick_device, train_model
+from charlm.train import FRESH_ENV, pick_device, train_model
 
 
 def main() -> None:
@@ -23,7 +23,13 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    ap.add_argument("--fresh", action="store_true",
+                    help="move an existing (e.g. corrupt) checkpoint aside to "
+                         "checkpoint/last.safetensors.bad-<timestamp> and start afresh "
+                         "(same as CHARLM_FRESH=1)")
     args = ap.parse_args()
+    if args.fresh:
+        os.environ[FRESH_ENV] = "1"
     params = load_params(args.params)
     params.corpus(args.corpus)
     if params.train.nproc > 1 and not distributed.under_torchrun():
