@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 from pathlib import Path
 
 from . import paths
@@ -75,9 +74,16 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Label, grid and legend a chart, write it atomically as PNG, free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
 
 
 def chart_curves(corpus: str, results: dict, out: Path) -> bool:
@@ -91,13 +97,7 @@ def chart_curves(corpus: str, results: dict, out: Path) -> bool:
             drawn = True
     if "ngram" in results:
         ax.axhline(results["ngram"]["val_bpc"], color="grey", ls="--", label="n-gram (KN)")
-    ax.set_xlabel("training chars")
-    ax.set_ylabel("val bpc")
-    ax.set_title(f"{corpus}: validation bpc during training")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    _save(fig, out)
-    plt.close(fig)
+    _finish(fig, ax, out, "training chars", "val bpc", f"{corpus}: validation bpc during training")
     return drawn
 
 
@@ -112,13 +112,7 @@ def chart_bpc_vs_params(results: dict, out: Path) -> None:
             ax.annotate(m, (r["params"], r["test_bpc"]), fontsize=8, xytext=(3, 3),
                         textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("parameters (n-gram: stored entries)")
-    ax.set_ylabel("test bpc")
-    ax.set_title("test bpc vs model size")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    _save(fig, out)
-    plt.close(fig)
+    _finish(fig, ax, out, "parameters (n-gram: stored entries)", "test bpc", "test bpc vs model size")
 
 
 def chart_ngram_orders(corpus: str, out: Path) -> bool:
@@ -131,13 +125,7 @@ def chart_ngram_orders(corpus: str, out: Path) -> bool:
     orders = [int(r["order"]) for r in rows]
     for name in [k for k in rows[0] if k != "order"]:
         ax.plot(orders, [float(r[name]) for r in rows], marker="o", label=name)
-    ax.set_xlabel("order (chars of history)")
-    ax.set_ylabel("val bpc")
-    ax.set_title(f"{corpus}: n-gram val bpc vs order")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    _save(fig, out)
-    plt.close(fig)
+    _finish(fig, ax, out, "order (chars of history)", "val bpc", f"{corpus}: n-gram val bpc vs order")
     return True
 
 
