@@ -34,7 +34,7 @@ def main() -> None:
                 tp = TrainParams(models={"lstm": ModelSpec(arch="lstm", hidden_size=512, num_layers=3)},
                                  steps=args.steps, batch_size=128, seq_len=128, lr=lr, min_lr=lr / 10,
                                  warmup_steps=50, eval_every=10**9, checkpoint_every=10**9,
-                                 seed=seed, amp=amp, sample_chars=10)
+                                 seed=seed, amp="auto" if amp else "off", sample_chars=10)
                 with tempfile.TemporaryDirectory() as tmp:
                     s = train_model(args.data, Path(tmp), tp, "lstm", progress=False,
                                     log=lambda m: None, write_outputs=False).summary

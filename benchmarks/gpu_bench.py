@@ -64,7 +64,7 @@ def bench(data: Path, steps: int, batch: int, seq: int, device: str, amp: bool,
         tp = TrainParams(models={name: spec}, steps=steps, batch_size=batch, seq_len=seq,
                          lr=0.002, warmup_steps=min(50, steps // 5), min_lr=0.0002,
                          eval_every=10**9, checkpoint_every=10**9, log_every=max(1, steps // 10),
-                         device=dev.type, amp=amp, sample_chars=100)
+                         device=dev.type, amp="auto" if amp else "off", sample_chars=100)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.empty_cache()

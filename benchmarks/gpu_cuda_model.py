@@ -8,7 +8,7 @@ from charlm.train import train_model
 out = Path(sys.argv[1])
 tp = TrainParams(models={"lstm": ModelSpec(arch="lstm", hidden_size=128, num_layers=2)},
                  steps=200, batch_size=64, seq_len=128, eval_every=100, checkpoint_every=100,
-                 device="cuda", amp=True, sample_chars=200)
+                 device="cuda", amp="auto", sample_chars=200)
 res = train_model(".gpu/tinyshakespeare", out, tp, "lstm", live_dir=None, corpus="tinyshakespeare",
                   progress=False)
 print(json.dumps({k: res.summary[k] for k in ("device", "chars_per_s", "best_val_bpc", "params")}))

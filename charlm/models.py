@@ -91,13 +91,14 @@ class CharRNN(nn.Module):
     def forward(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """ids (T, B) int64 -> logits (T, B, V), final state. One fused recurrent call.
 
-        Under autocast the LSTM's recurrent core runs in fp32: on an H200 (torch 2.11,
+        Under CUDA autocast the LSTM's recurrent core runs in fp32: on an H200 (torch 2.11,
         cuDNN 9.19) the bf16 cuDNN LSTM did not learn at all (4.80 val bpc, the unigram
         level, after 300 steps vs 2.73 in fp32; benchmarks/results/gpu_amp_lstm.json),
-        while bf16 RNN and GRU train like fp32.
+        while bf16 RNN and GRU train like fp32. On CPU (oneDNN) the bf16 LSTM trains like
+        fp32 and is where the speed-up comes from, so it stays in bf16 there.
         """
         x = self.embed(ids)
-        if self.cfg.arch == "lstm" and torch.is_autocast_enabled(x.device.type):
+        if self.cfg.arch == "lstm" and x.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
             with torch.autocast(x.device.type, enabled=False):
                 if state is not None:
                     state = tuple(s.float() for s in state)

@@ -420,7 +420,7 @@ def _train(prepared_dir, out_dir, run: TrainParams, spec: ModelSpec, model_name:
         from torch.nn.parallel import DistributedDataParallel
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     fwd = torch.compile(ddp) if run.compile else ddp
-    use_amp = run.amp and device.type == "cuda"
+    use_amp = run.amp == "bf16" or (run.amp == "auto" and device.type == "cuda")
 
     def save_ckpt(step_done: int) -> None:
         # On CUDA the loss is only checked at log steps: never checkpoint NaN weights. Every

@@ -97,6 +97,26 @@ def test_same_seed_same_metrics_and_weights(prepared, tmp_path):
     assert c["best_val_bpc"] != a["best_val_bpc"]
 
 
+def test_cpu_bf16_autocast_is_opt_in_learns_and_is_deterministic(prepared, tmp_path):
+    fp32 = run(prepared, tmp_path / "fp32", params(steps=60, lr=0.03, eval_every=30)).summary
+    assert fp32["amp"] is False                   # "auto": bf16 on CUDA only
+    a = run(prepared, tmp_path / "a", params(steps=60, lr=0.03, eval_every=30, amp="bf16")).summary
+    b = run(prepared, tmp_path / "b", params(steps=60, lr=0.03, eval_every=30, amp="bf16")).summary
+    assert a["amp"] is True
+    assert a["best_val_bpc"] == b["best_val_bpc"]                     # same seed, same machine
+    assert a["best_val_bpc"] != fp32["best_val_bpc"]                  # the autocast did apply
+    assert abs(a["best_val_bpc"] - fp32["best_val_bpc"]) < 0.1        # and trains like fp32
+    # on CPU the LSTM core itself runs in bf16 (on CUDA it is kept in fp32; see models.py)
+    from charlm.models import CharRNN, ModelConfig
+    m = CharRNN(ModelConfig("lstm", 10, 16, 2, 0.0, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = m.rnn(m.embed(torch.zeros(5, 2, dtype=torch.long)))
+    assert out.dtype == torch.bfloat16
+    from charlm.params import from_dict
+    with pytest.raises(ParamsError, match="amp"):
+        from_dict(TrainParams, {"amp": True}, "train")
+
+
 def test_interrupt_and_resume_ends_with_identical_metrics(prepared, tmp_path, monkeypatch):
     tp = params(steps=30, eval_every=10, checkpoint_every=7)
     full = run(prepared, tmp_path / "full", tp, tmp_path / "live-full").summary
