@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import CharlmError
+
+if TYPE_CHECKING:
+    from .params import Params
 
 
 def run_main(main: Callable[[], int | None]) -> None:
@@ -18,3 +22,25 @@ def run_main(main: Callable[[], int | None]) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def stage_args(doc: str | None, *positionals: str,
+               add: Optional[Callable[[argparse.ArgumentParser], None]] = None
+               ) -> tuple[argparse.Namespace, "Params"]:
+    """The common head of a `stages/` entry point: the positional arguments named in
+    `positionals` (e.g. "corpus", "model"), `--params FILE`, whatever `add` adds; then the
+    params file is loaded and validated, and a `corpus` argument is checked against it
+    (an unknown corpus is a one-line error before any work)."""
+    from .params import load_params
+
+    ap = argparse.ArgumentParser(description=doc)
+    for name in positionals:
+        ap.add_argument(name)
+    ap.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    if add is not None:
+        add(ap)
+    args = ap.parse_args()
+    params = load_params(args.params)
+    if "corpus" in positionals:
+        params.corpus(args.corpus)
+    return args, params

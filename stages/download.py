@@ -4,21 +4,14 @@ Mirrors come from $CHARLM_MIRROR (folders or base URLs laid out <host>/<path>);
 the URL itself is the last resort.
 """
 
-import argparse
-
 from charlm import paths
-from charlm.cli_util import run_main
+from charlm.cli_util import run_main, stage_args
 from charlm.download import FetchConfig, build_corpus
 from charlm.fsutil import remove_stale_temps
-from charlm.params import load_params
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("corpus")
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args()
-    params = load_params(args.params)
+    args, params = stage_args(__doc__, "corpus")
     spec = params.corpus(args.corpus)
     out = paths.raw_text(args.corpus)
     remove_stale_temps(out)

@@ -4,21 +4,12 @@ Writes metrics/<corpus>/<model>.json, samples/<corpus>/<model>.txt and the
 surprise-view data under data/eval/<corpus>/<model>/.
 """
 
-import argparse
-
-from charlm.cli_util import run_main
+from charlm.cli_util import run_main, stage_args
 from charlm.evaluate import evaluate
-from charlm.params import load_params
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("corpus")
-    ap.add_argument("model")
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args()
-    params = load_params(args.params)
-    params.corpus(args.corpus)
+    args, _ = stage_args(__doc__, "corpus", "model")
     m = evaluate(args.corpus, args.model, device="cpu")
     print(f"{args.corpus}/{args.model}: val {m['val_bpc']:.4f} bpc, test {m['test_bpc']:.4f} bpc "
           f"(perplexity {m['test_ppl']:.3f}), {m['eval_chars_per_s']:,.0f} chars/s")

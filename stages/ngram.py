@@ -4,25 +4,18 @@ Writes data/ngram/<corpus>/ (the chosen model: model.json + model.npz, and sampl
 metrics/ngram/<corpus>.json and metrics/ngram/<corpus>_orders.tsv (val bpc per order).
 """
 
-import argparse
 import shutil
 
 from charlm import paths
-from charlm.cli_util import run_main
+from charlm.cli_util import run_main, stage_args
 from charlm.fsutil import write_json, write_text
 from charlm.ngram import fit_and_select, write_orders_tsv
-from charlm.params import load_params
 from charlm.prepare import load_split
 from charlm.vocab import Vocab
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("corpus")
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args()
-    params = load_params(args.params)
-    params.corpus(args.corpus)
+    args, params = stage_args(__doc__, "corpus")
     cfg = params.ngram
     src = paths.prepared(args.corpus)
     vocab = Vocab.load(src / "vocab.json")

@@ -1,21 +1,13 @@
 """Stage `prepare@<corpus>`: contiguous splits, vocabulary (train only), encoded arrays."""
 
-import argparse
-
 from charlm import paths
-from charlm.cli_util import run_main
+from charlm.cli_util import run_main, stage_args
 from charlm.download import decode
-from charlm.params import load_params
 from charlm.prepare import prepare_text, save_prepared
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("corpus")
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args()
-    params = load_params(args.params)
-    params.corpus(args.corpus)
+    args, params = stage_args(__doc__, "corpus")
     raw = paths.raw_text(args.corpus)
     text = decode(raw.read_bytes(), "utf-8", str(raw))
     vocab, arrays, stats = prepare_text(text, params.prepare.split, args.corpus)

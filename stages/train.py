@@ -12,26 +12,22 @@ import os
 import sys
 
 from charlm import distributed, paths
-from charlm.cli_util import run_main
-from charlm.params import load_params
+from charlm.cli_util import run_main, stage_args
 from charlm.train import FRESH_ENV, pick_device, train_model
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("corpus")
-    ap.add_argument("model")
-    ap.add_argument("--params", default="params.yaml")
+def _options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     ap.add_argument("--fresh", action="store_true",
                     help="move an existing (e.g. corrupt) checkpoint aside to "
                          "checkpoint/last.safetensors.bad-<timestamp> and start afresh "
                          "(same as CHARLM_FRESH=1)")
-    args = ap.parse_args()
+
+
+def main() -> None:
+    args, params = stage_args(__doc__, "corpus", "model", add=_options)
     if args.fresh:
         os.environ[FRESH_ENV] = "1"
-    params = load_params(args.params)
-    params.corpus(args.corpus)
     if params.train.nproc > 1 and not distributed.under_torchrun():
         # train.nproc: N -> this same command re-runs itself as N torchrun workers (DDP)
         argv = distributed.torchrun_argv(params.train.nproc, "stages.train", sys.argv[1:])
