@@ -24,6 +24,8 @@ class ModelSpec:
     embedding_dim: int = 64               # replaces the one-hot input (same function)
     steps: Optional[int] = None           # overrides of the common train keys
     lr: Optional[float] = None
+    warmup_steps: Optional[int] = None
+    min_lr: Optional[float] = None
     batch_size: Optional[int] = None
     seq_len: Optional[int] = None
 
@@ -31,6 +33,8 @@ class ModelSpec:
         for name in ("hidden_size", "num_layers", "embedding_dim", "steps", "lr",
                      "batch_size", "seq_len"):
             positive(where, name, getattr(self, name))
+        for name in ("warmup_steps", "min_lr"):
+            positive(where, name, getattr(self, name), zero_ok=True)
         if not 0.0 <= self.dropout < 1.0:
             from .params import ParamsError
             raise ParamsError(f"{where}.dropout: must be in [0, 1), got {self.dropout}")
@@ -78,6 +82,10 @@ class TrainParams:
         if self.min_lr > self.lr:
             raise ParamsError(f"{where}.min_lr: must be <= lr ({self.lr}), got {self.min_lr}")
         for name, spec in self.models.items():
+            lr = spec.lr if spec.lr is not None else self.lr
+            if spec.min_lr is not None and spec.min_lr > lr:
+                raise ParamsError(f"{where}.models.{name}.min_lr: must be <= the model's lr "
+                                  f"({lr}), got {spec.min_lr}")
             bs = spec.batch_size or self.batch_size
             if bs % self.grad_accum:
                 raise ParamsError(f"{where}.models.{name}: batch_size {bs} is not divisible "

@@ -81,9 +81,9 @@ def resolve(tp: TrainParams, model_name: str) -> tuple[ModelSpec, TrainParams]:
         raise ParamsError(f"train.models: no entry for model {model_name!r}; "
                           f"defined: {', '.join(tp.models) or 'none'}")
     spec = tp.models[model_name]
-    run = dataclasses.replace(
-        tp, models={}, steps=spec.steps or tp.steps, lr=spec.lr or tp.lr,
-        batch_size=spec.batch_size or tp.batch_size, seq_len=spec.seq_len or tp.seq_len)
+    over = {k: getattr(spec, k) for k in ("steps", "lr", "warmup_steps", "min_lr", "batch_size",
+                                          "seq_len") if getattr(spec, k) is not None}
+    run = dataclasses.replace(tp, models={}, **over)
     if run.min_lr > run.lr:
         run = dataclasses.replace(run, min_lr=run.lr)
     if run.batch_size % run.grad_accum:

@@ -197,6 +197,14 @@ def test_per_model_overrides_and_param_errors():
     spec = ModelSpec(arch="rnn", hidden_size=8, steps=7, lr=0.5, batch_size=6, seq_len=5)
     _, r = resolve(params(spec=spec), "m")
     assert (r.steps, r.lr, r.batch_size, r.seq_len) == (7, 0.5, 6, 5)
+    assert (r.warmup_steps, r.min_lr) == (5, 0.001)                   # the common keys
+    # a zero override counts (constant lr: no warm-up, min_lr = lr)
+    spec = ModelSpec(arch="rnn", hidden_size=8, lr=0.5, warmup_steps=0, min_lr=0.5)
+    _, r = resolve(params(spec=spec), "m")
+    assert (r.warmup_steps, r.min_lr) == (0, 0.5)
+    assert all(lr_at(s, r) == 0.5 for s in range(r.steps))
+    with pytest.raises(ParamsError, match=r"models\.m\.min_lr: must be <= the model's lr \(0\.01\)"):
+        params(spec=ModelSpec(arch="rnn", hidden_size=8, min_lr=0.02)).check("train")
     with pytest.raises(ParamsError, match="no entry for model 'x'"):
         resolve(params(), "x")
     with pytest.raises(ParamsError, match="not divisible by grad_accum"):
