@@ -1,16 +1,23 @@
-"""dvc.yaml against the code: every stage's params exist in params.yaml, the train stage
-lists every common key of TrainParams (a key left out would let a changed param keep a
-stale model), and each stage's command module is one of its deps."""
+"""dvc.yaml and the documented `dvc exp run -S` overrides against the code: every stage's
+params exist in params.yaml, the train stage lists every common key of TrainParams (a key
+left out would let a changed param keep a stale model), each stage's command module is one
+of its deps, and every override the README and params.yaml show applies (through DVC's
+own Hydra override code) and gives valid params."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
+from dvc.utils.hydra import apply_overrides
 
 from charlm.param_sections import TrainParams
+from charlm.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,3 +68,52 @@ def test_each_stage_depends_on_its_entry_point():
         body = stage.get("do", stage)
         module = re.search(r"python -m (stages\.\w+)", body["cmd"]).group(1)
         assert module.replace(".", "/") + ".py" in body["deps"], name
+
+
+def _readme_commands() -> list[str]:
+    """Every `dvc exp run` command in the README, continuation lines joined."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("dvc exp run")]
+
+
+def _overrides(cmd: str) -> list[str]:
+    tokens = shlex.split(cmd, comments=True)
+    return [tokens[i + 1] for i, t in enumerate(tokens) if t == "-S"]
+
+
+def _apply(tmp_path: Path, overrides: list[str]):
+    p = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", p)
+    apply_overrides(p, overrides)
+    return load_params(p)
+
+
+def test_readme_exp_run_commands_apply_and_validate(tmp_path):
+    cmds = _readme_commands()
+    assert len(cmds) >= 8, cmds
+    for cmd in cmds:
+        _apply(tmp_path, _overrides(cmd))
+    # the measured 10-minute LSTM preset is the run benchmarks/results/train.json records
+    preset = next(c for c in cmds if "train.amp=bf16" in c)
+    tp = _apply(tmp_path, _overrides(preset)).train
+    spec = tp.models["lstm"]
+    assert (spec.hidden_size, spec.num_layers, spec.dropout, spec.seq_len, spec.steps) == \
+        (512, 2, 0.05, 100, 1630)
+    assert (tp.lr, tp.min_lr, tp.warmup_steps, tp.weight_decay, tp.grad_clip, tp.amp) == \
+        (0.003, 0, 50, 0.1, 5, "bf16")
+
+
+def test_every_documented_override_applies_on_its_own(tmp_path):
+    """Also the ones in prose and in params.yaml's comments (a plain `-S` on a key that
+    params.yaml lacks is refused by DVC: those need `++`)."""
+    texts = (ROOT / "README.md").read_text() + (ROOT / "params.yaml").read_text()
+    found = re.findall(r"-S '([^']+)'", texts)
+    assert len(found) >= 40
+    for o in sorted(set(found)):
+        if o in ("train.nproc=N", "section.key=value"):      # placeholders in prose
+            continue
+        _apply(tmp_path, [o])
+    from dvc.exceptions import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError) as e:              # why the `++` is needed
+        _apply(tmp_path, ["train.models.lstm.seq_len=100"])
+    assert "Could not override" in str(e.value.__cause__)
