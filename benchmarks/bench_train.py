@@ -254,8 +254,6 @@ def markdown(r: dict) -> str:
                       f"{a.get('amp', 'off')} | {a['batch_size']} x {a['seq_len']} | {a['steps']} | "
                       f"{a['best_val_bpc']:.4f} | {a['test_bpc']:.4f} |" for a in attempts]
             lines.append("")
-        curve = []
-        lines += curve
     if sa:
         lines += [f"## Sampling: batch-1 generation, {sa['model']}, one CPU thread", "",
                   f"Run {sa.get('date', m['date'])}.", "",

@@ -87,12 +87,10 @@ class TrainParams:
                 raise ParamsError(f"{where}.models.{name}.min_lr: must be <= the model's lr "
                                   f"({lr}), got {spec.min_lr}")
             bs = spec.batch_size or self.batch_size
-            if bs % self.grad_accum:
-                raise ParamsError(f"{where}.models.{name}: batch_size {bs} is not divisible "
-                                  f"by grad_accum {self.grad_accum}")
             if bs % (self.grad_accum * self.nproc):
-                raise ParamsError(f"{where}.models.{name}: batch_size {bs} is not divisible "
-                                  f"by nproc x grad_accum ({self.nproc} x {self.grad_accum})")
+                by = (f"grad_accum {self.grad_accum}" if self.nproc == 1 else
+                      f"nproc x grad_accum ({self.nproc} x {self.grad_accum})")
+                raise ParamsError(f"{where}.models.{name}: batch_size {bs} is not divisible by {by}")
 
 
 @register_section("ngram")
