@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from charlm.fsutil import write_json, write_text  # noqa: E402
-from charlm.ngram import NgramCounts, NgramModel, bpc  # noqa: E402
+from charlm.ngram import NgramCounts, NgramModel, fit_model  # noqa: E402
 from charlm.prepare import load_split  # noqa: E402
+from charlm.scoring import bpc  # noqa: E402
 from charlm.vocab import Vocab  # noqa: E402
 from lecture_ngram import train_char_lm_text  # noqa: E402
 
@@ -71,8 +72,8 @@ def main() -> None:
 
     def ours_from_text():
         v = Vocab.build(text)
-        return NgramModel.fit(v.encode(text)[0], v, 10, "mle")
-    our_best, our_med, _ = best_of(lambda: NgramModel.fit(train, vocab, 10, "mle"), R)
+        return fit_model(v.encode(text)[0], v, 10, "mle")
+    our_best, our_med, _ = best_of(lambda: fit_model(train, vocab, 10, "mle"), R)
     txt_best, txt_med, _ = best_of(ours_from_text, R)
     res["mle_order10_fit"] = {
         "lecture_seconds": lec_best, "lecture_median_seconds": lec_med,

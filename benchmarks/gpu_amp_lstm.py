@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from charlm.fsutil import write_json  # noqa: E402
-from charlm.param_sections import ModelSpec, TrainParams  # noqa: E402
+from charlm.params import ModelSpec, TrainCommon, TrainParams  # noqa: E402
 from charlm.train import train_model  # noqa: E402
 
 
@@ -31,10 +31,9 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         for amp in (True, False):
             for lr in (0.002, 0.001):
-                tp = TrainParams(models={"lstm": ModelSpec(arch="lstm", hidden_size=512, num_layers=3)},
-                                 steps=args.steps, batch_size=128, seq_len=128, lr=lr, min_lr=lr / 10,
+                tp = TrainParams(models={"lstm": ModelSpec(arch="lstm", hidden_size=512, num_layers=3)}, common=TrainCommon(steps=args.steps, batch_size=128, seq_len=128, lr=lr, min_lr=lr / 10,
                                  warmup_steps=50, eval_every=10**9, checkpoint_every=10**9,
-                                 seed=seed, amp="auto" if amp else "off", sample_chars=10)
+                                 seed=seed, amp="auto" if amp else "off"))
                 with tempfile.TemporaryDirectory() as tmp:
                     s = train_model(args.data, Path(tmp), tp, "lstm", progress=False,
                                     log=lambda m: None, write_outputs=False).summary

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from charlm.fsutil import write_json  # noqa: E402
-from charlm.param_sections import ModelSpec, TrainParams  # noqa: E402
+from charlm.params import ModelSpec, TrainCommon, TrainParams  # noqa: E402
 from charlm.train import train_model  # noqa: E402
 
 # Full-size presets (the lecture's sizes; a char-rnn-sized LSTM and GRU beside them).
@@ -61,10 +61,10 @@ def bench(data: Path, steps: int, batch: int, seq: int, device: str, amp: bool,
     results = {}
     for name in models:
         spec = tiny(PRESETS[name]) if use_tiny else PRESETS[name]
-        tp = TrainParams(models={name: spec}, steps=steps, batch_size=batch, seq_len=seq,
+        tp = TrainParams(models={name: spec}, common=TrainCommon(steps=steps, batch_size=batch, seq_len=seq,
                          lr=0.002, warmup_steps=min(50, steps // 5), min_lr=0.0002,
                          eval_every=10**9, checkpoint_every=10**9, log_every=max(1, steps // 10),
-                         device=dev.type, amp="auto" if amp else "off", sample_chars=100)
+                         device=dev.type, amp="auto" if amp else "off"))
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.empty_cache()

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The CUDA check, as run on a lent GPU machine (torch only; no dvc): each RNN variant
-# a few hundred steps with bf16 autocast, then fp32 for comparison, then loading a
-# CUDA-trained model on CPU. Prepared data is carried in .gpu/ (ignored by git):
+# The CUDA check, as run on a lent GPU machine (torch only; no dvc): benchmarks/gpu_bench.py
+# trains each RNN variant 300 steps with bf16 autocast (-> gpu.json), then again in fp32
+# (-> gpu_fp32.json), both logged to gpu_log.txt; then benchmarks/gpu_report.py writes gpu.md
+# from the JSON files in $OUT. Not part of this script (run by hand when needed, their
+# files then feed gpu_report.py): benchmarks/gpu_amp_lstm.py (bf16 vs fp32 LSTM ->
+# gpu_amp_lstm.json) and benchmarks/gpu_cuda_model.py (a CUDA-trained model to load on a
+# CPU). Prepared data is carried in .gpu/ (ignored by git):
 #   mkdir -p .gpu && cp -r data/prepared/tinyshakespeare .gpu/
 #   OUT=/some/dir bash benchmarks/gpu_check.sh
 set -euo pipefail
@@ -12,3 +16,4 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
 python3 benchmarks/gpu_bench.py --data "$DATA" --out "$OUT/gpu.json" --steps 300 2>&1 | tee "$OUT/gpu_log.txt"
 python3 benchmarks/gpu_bench.py --data "$DATA" --out "$OUT/gpu_fp32.json" --steps 300 --no-amp 2>&1 | tee -a "$OUT/gpu_log.txt"
+python3 benchmarks/gpu_report.py --dir "$OUT"

@@ -3,12 +3,15 @@
 Compares metrics/summary.json in the working tree with the same file at a git
 revision (default HEAD), prints a Markdown table of every corpus/model, and
 exits 1 when any test bpc is worse than the baseline by more than the
-tolerance (in bits per char), or when a baseline entry is missing now.
+tolerance (in bits per char; 0: not worse at all), when a baseline entry is
+missing now, or when a test bpc (now or in the baseline) is not a finite
+number (NaN, inf, a string, ...): a value the gate cannot compare fails it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,44 +19,92 @@ from pathlib import Path
 from . import paths
 from .errors import CharlmError
 
+FAILING = ("WORSE", "MISSING", "INVALID")
+
+
+def _summary(data, where: str) -> dict:
+    """The summary mapping corpus -> model -> metrics, or a CharlmError naming `where`."""
+    if not isinstance(data, dict) or not all(
+            isinstance(models, dict) and all(isinstance(m, dict) for m in models.values())
+            for models in data.values()):
+        raise CharlmError(f"{where}: not a metrics summary (corpus -> model -> metrics)")
+    return data
+
+
+def _parse(text: str, where: str) -> dict:
+    try:
+        return _summary(json.loads(text), where)
+    except json.JSONDecodeError as e:
+        raise CharlmError(f"{where}: invalid JSON ({e.msg} at line {e.lineno})") from None
+
 
 def load_at_rev(rev: str, path: Path) -> dict:
-    proc = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
-                          text=True)
+    try:
+        proc = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
+                              text=True)
+    except FileNotFoundError:
+        raise CharlmError("git not found: needed to read the baseline at a revision "
+                          "(or pass --baseline FILE)") from None
     if proc.returncode != 0:
-        raise CharlmError(f"cannot read {path} at {rev}: {proc.stderr.strip().splitlines()[-1:]}")
-    return json.loads(proc.stdout)
+        last = (proc.stderr.strip().splitlines() or ["git show failed"])[-1]
+        raise CharlmError(f"cannot read {path} at {rev}: {last}")
+    return _parse(proc.stdout, f"{path} at {rev}")
+
+
+def _valid(x) -> bool:
+    """A test bpc the gate can compare: a finite real number (not a bool, not a string)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def compare(old: dict, new: dict, tolerance: float) -> tuple[list[dict], bool]:
+    """One row per corpus/model of either summary; ok is False when any row fails.
+
+    Status: INVALID (a test bpc, now or in the baseline, is present but not a finite
+    number), MISSING (in the baseline, no test bpc now), WORSE (now - baseline >
+    tolerance), better (baseline - now > tolerance), new (no baseline), else ok.
+    """
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise CharlmError(f"tolerance: must be a finite number >= 0, got {tolerance!r}")
     rows, ok = [], True
     for corpus in sorted(set(old) | set(new)):
         for model in sorted(set(old.get(corpus, {})) | set(new.get(corpus, {}))):
             a = old.get(corpus, {}).get(model, {}).get("test_bpc")
             b = new.get(corpus, {}).get(model, {}).get("test_bpc")
-            if a is None:
-                status = "new"
+            if (a is not None and not _valid(a)) or (b is not None and not _valid(b)):
+                status = "INVALID"
             elif b is None:
-                status, ok = "MISSING", False
+                status = "MISSING"
+            elif a is None:
+                status = "new"
             elif b - a > tolerance:
-                status, ok = "WORSE", False
+                status = "WORSE"
             elif a - b > tolerance:
                 status = "better"
             else:
                 status = "ok"
+            ok = ok and status not in FAILING
             rows.append({"corpus": corpus, "model": model, "old": a, "new": b, "status": status})
     return rows, ok
 
 
+def _cell(x) -> str:
+    if x is None:
+        return "—"
+    if _valid(x):
+        return f"{x:.4f}"
+    if isinstance(x, float):                    # nan, inf, -inf
+        return str(x)
+    return json.dumps(x, default=str).replace("|", "\\|")
+
+
 def markdown(rows: list[dict], tolerance: float, against: str) -> str:
-    def f(x):
-        return "—" if x is None else f"{x:.4f}"
     lines = [f"Test bpc against `{against}` (tolerance {tolerance:g} bits/char)", "",
              "| corpus | model | baseline | now | change | status |", "|---|---|---:|---:|---:|---|"]
     for r in rows:
-        d = "—" if r["old"] is None or r["new"] is None else f"{r['new'] - r['old']:+.4f}"
-        s = f"**{r['status']}**" if r["status"] in ("WORSE", "MISSING") else r["status"]
-        lines.append(f"| {r['corpus']} | {r['model']} | {f(r['old'])} | {f(r['new'])} | {d} | {s} |")
+        d = f"{r['new'] - r['old']:+.4f}" if _valid(r["old"]) and _valid(r["new"]) else "—"
+        s = f"**{r['status']}**" if r["status"] in FAILING else r["status"]
+        lines.append(f"| {r['corpus']} | {r['model']} | {_cell(r['old'])} | {_cell(r['new'])} "
+                     f"| {d} | {s} |")
     return "\n".join(lines)
 
 
@@ -62,8 +113,8 @@ def check(against: str, tolerance: float, current: Path | None = None,
     current = current or paths.summary_file()
     if not current.exists():
         raise CharlmError(f"{current}: not found (run `dvc repro report`)")
-    new = json.loads(current.read_text(encoding="utf-8"))
-    old = (json.loads(baseline.read_text(encoding="utf-8")) if baseline
+    new = _parse(current.read_text(encoding="utf-8"), str(current))
+    old = (_parse(baseline.read_text(encoding="utf-8"), str(baseline)) if baseline
            else load_at_rev(against, paths.summary_file()))
     rows, ok = compare(old, new, tolerance)
     return markdown(rows, tolerance, str(baseline or against)), ok
@@ -75,13 +126,14 @@ def register(sub) -> None:
     p.add_argument("--against", default="HEAD", help="git revision of the baseline (default HEAD)")
     p.add_argument("--baseline", type=Path, help="a baseline summary.json file instead of a revision")
     p.add_argument("--current", type=Path, help="the summary to check (default metrics/summary.json)")
-    p.add_argument("--tolerance", type=float, default=0.02, help="allowed worsening, bits/char")
+    p.add_argument("--tolerance", type=float, default=0.02,
+                   help="allowed worsening, bits/char (0: not worse at all)")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    if args.tolerance < 0:
-        raise CharlmError("--tolerance must be >= 0")
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise CharlmError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
     table, ok = check(args.against, args.tolerance, args.current, args.baseline)
     print(table)
     print("\nmetrics gate: " + ("PASS" if ok else "FAIL"), file=sys.stderr)

@@ -88,15 +88,6 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
-def any_rank(flag: bool, info: DistInfo, device) -> bool:
-    """True on every rank if `flag` is true on any (e.g. a signal seen by one process)."""
-    if not info.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
-
-
 def broadcast_float(value: float, info: DistInfo, device) -> float:
     """Rank 0's `value` on every rank (the others pass anything, e.g. 0.0)."""
     if not info.enabled:

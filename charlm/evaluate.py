@@ -19,23 +19,13 @@ import numpy as np
 from . import paths
 from .errors import CharlmError
 from .fsutil import read_json, write_json, write_text
+from .params import SampleParams
 from .prepare import load_split, load_stats
+from .scoring import bpc_stats
 from .vocab import Vocab
 
 SURPRISE_CHARS = 1500      # length of the test passage shown in the surprise view
 SURPRISE_TOP_K = 5
-
-
-def bpc_stats(log2p: np.ndarray) -> dict:
-    """bits per char, perplexity and char count from per-char log2 probabilities."""
-    log2p = np.asarray(log2p, dtype=np.float64)
-    if log2p.size == 0:
-        raise CharlmError("cannot score an empty split")
-    if not np.all(np.isfinite(log2p)):
-        bad = int(np.sum(~np.isfinite(log2p)))
-        raise CharlmError(f"{bad} char(s) got probability 0 or NaN: the model is not smoothed")
-    bpc = float(-log2p.sum() / log2p.size)
-    return {"bpc": bpc, "ppl": float(2.0 ** bpc), "chars": int(log2p.size)}
 
 
 @dataclass
@@ -47,7 +37,7 @@ class Scorer:
     params: int                                             # parameters / stored entries
     train_chars: int                                        # chars seen in training
     train_seconds: float
-    sample_file: Path | None                                # sample written by training
+    sample: Callable[[SampleParams], str]                   # a sample of generated text
     info: dict
 
 
@@ -56,25 +46,33 @@ def load_scorer(corpus: str, model: str, device: str = "cpu") -> Scorer:
         from .ngram import NgramModel
         d = paths.ngram_dir(corpus)
         m = NgramModel.load(d)
-        fit = read_json(paths.METRICS / "ngram" / f"{corpus}.json")
+        fit = read_json(paths.ngram_fit_file(corpus))
         return Scorer("ngram", m.log2prob_sequence, m.next_log2probs,
                       params=int(fit["n_grams"]),
                       train_chars=int(fit["train_chars"]),
                       train_seconds=float(fit["fit_seconds"]),
-                      sample_file=d / "samples" / f"{m.smoothing}_order{m.order}.txt",
+                      sample=lambda sp: (paths.ngram_samples(corpus)
+                                         / f"{m.smoothing}_order{m.order}.txt").read_text(encoding="utf-8"),
                       info={"order": m.order, "smoothing": m.smoothing})
     from .models import load_trained, log2prob_sequence, next_log2probs
-    d = paths.model_dir(corpus, model)
-    net, _vocab, config = load_trained(d, device=device)
-    summary = read_json(d / "summary.json")
+    net, vocab, _config = load_trained(paths.model_dir(corpus, model), device=device)
+    summary = read_json(paths.train_summary(corpus, model))
     return Scorer(model,
                   lambda ids: log2prob_sequence(net, ids, device=device),
                   lambda ids: next_log2probs(net, ids, device=device),
                   params=int(summary["params"]),
                   train_chars=int(summary["train_chars"]),
                   train_seconds=float(summary["train_seconds"]),
-                  sample_file=d / "sample.txt",
+                  sample=lambda sp: _neural_sample(net, vocab, sp),
                   info={k: summary.get(k) for k in ("arch", "device", "steps", "best_val_bpc")})
+
+
+def _neural_sample(net, vocab: Vocab, sp: SampleParams) -> str:
+    """The evaluate.sample text, on CPU (a prime with characters unknown here is dropped)."""
+    from .sample import sample
+    prime = sp.prime if all(c in vocab.stoi for c in sp.prime) else ""
+    return sample(net.to("cpu"), vocab, sp.chars, seed=sp.seed, prime=prime,
+                  temperature=sp.temperature)
 
 
 def score_splits(scorer: Scorer, prepared_dir: Path, splits=("val", "test")) -> dict:
@@ -106,8 +104,9 @@ def surprise_data(scorer: Scorer, vocab: Vocab, ids: np.ndarray) -> dict:
     }
 
 
-def evaluate(corpus: str, model: str, device: str = "cpu") -> dict:
-    """Score `model` on `corpus`; write metrics, sample and surprise data; return metrics."""
+def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str = "cpu") -> dict:
+    """Score `model` on `corpus`; write its metrics, a sample and the surprise data; return
+    the metrics."""
     prepared = paths.prepared(corpus)
     stats = load_stats(prepared)
     vocab = Vocab.load(prepared / "vocab.json")
@@ -129,11 +128,7 @@ def evaluate(corpus: str, model: str, device: str = "cpu") -> dict:
         **{k: v for k, v in scorer.info.items() if v is not None},
     }
     write_json(paths.metrics_file(corpus, model), metrics)
-    sample_out = paths.sample_file(corpus, model)
-    if scorer.sample_file is not None and scorer.sample_file.exists():
-        write_text(sample_out, scorer.sample_file.read_text(encoding="utf-8"))
+    write_text(paths.sample_file(corpus, model), scorer.sample(sample_params))
     passage = load_split(prepared, "test")[:SURPRISE_CHARS]
-    eval_dir = paths.eval_dir(corpus, model)
-    write_json(eval_dir / "surprise.json", surprise_data(scorer, vocab, passage))
-    write_json(eval_dir / "metrics.json", metrics)
+    write_json(paths.surprise_data(corpus, model), surprise_data(scorer, vocab, passage))
     return metrics

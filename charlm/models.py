@@ -26,7 +26,7 @@ import contextlib
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import CheckpointError
+from .params.sections import ModelShape
 from .vocab import Vocab
 
 ARCHS = ("rnn", "lstm", "gru")
@@ -44,14 +45,10 @@ LN2 = math.log(2.0)
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 
 
-@dataclass
-class ModelConfig:
-    arch: str               # rnn | lstm | gru
+@dataclass(kw_only=True)
+class ModelConfig(ModelShape):
+    """A model's shape (params: train.models.<name>) and its vocabulary size."""
     vocab_size: int         # ids, the unknown id included
-    hidden_size: int        # units per layer
-    num_layers: int = 1
-    dropout: float = 0.1    # on the top layer's output, and between stacked layers
-    embedding_dim: int = 64
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -61,9 +58,12 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
+    def from_shape(cls, shape: ModelShape, vocab_size: int) -> "ModelConfig":
+        return cls(**shape.shape(), vocab_size=vocab_size)
+
+    @classmethod
     def from_json(cls, d: dict) -> "ModelConfig":
-        return cls(**{k: d[k] for k in ("arch", "vocab_size", "hidden_size", "num_layers",
-                                        "dropout", "embedding_dim")})
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 
 class CharRNN(nn.Module):
@@ -91,11 +91,9 @@ class CharRNN(nn.Module):
     def forward(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """ids (T, B) int64 -> logits (T, B, V), final state. One fused recurrent call.
 
-        Under CUDA autocast the LSTM's recurrent core runs in fp32: on an H200 (torch 2.11,
-        cuDNN 9.19) the bf16 cuDNN LSTM did not learn at all (4.80 val bpc, the unigram
-        level, after 300 steps vs 2.73 in fp32; benchmarks/results/gpu_amp_lstm.json),
-        while bf16 RNN and GRU train like fp32. On CPU (oneDNN) the bf16 LSTM trains like
-        fp32 and is where the speed-up comes from, so it stays in bf16 there.
+        Under CUDA autocast the LSTM's recurrent core runs in fp32: the bf16 cuDNN LSTM
+        did not learn on an H200 (benchmarks/results/gpu_amp_lstm.json), while bf16 RNN
+        and GRU train like fp32. On CPU (oneDNN) the bf16 LSTM stays in bf16.
         """
         x = self.embed(ids)
         if self.cfg.arch == "lstm" and x.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
@@ -110,10 +108,6 @@ class CharRNN(nn.Module):
     def empty_history_logits(self) -> torch.Tensor:
         """Logits for the first char (no input fed yet): the head on a zero top-layer state."""
         return self.head(torch.zeros(self.cfg.hidden_size, device=self.head.weight.device))
-
-
-def build_model(cfg: ModelConfig) -> CharRNN:
-    return CharRNN(cfg)
 
 
 def detach_state(state: State) -> State:

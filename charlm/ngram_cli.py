@@ -15,18 +15,18 @@ import sys
 
 from . import paths
 from .errors import CharlmError, ParamsError
-from .ngram import SMOOTHINGS, NgramModel, check_order
+from .ngram import SMOOTHINGS, NgramLM, check_order, fit_model
 from .prepare import load_split
 from .vocab import Vocab
 
 
-def _model(args) -> NgramModel:
+def _model(args) -> NgramLM:
     check_order(args.order)
     src = paths.prepared(args.corpus)
     vocab = Vocab.load(src / "vocab.json")
     train = load_split(src, "train")
     check_order(args.order, len(train))
-    return NgramModel.fit(train, vocab, args.order, args.smoothing, args.add_k)
+    return fit_model(train, vocab, args.order, args.smoothing, args.add_k)
 
 
 def cmd_query(args) -> int:

@@ -25,13 +25,53 @@ def ngram_dir(corpus: str) -> Path:
     return DATA / "ngram" / corpus
 
 
+def ngram_fit_file(corpus: str) -> Path:
+    """The n-gram stage's fit and selection record (inside its output folder)."""
+    return ngram_dir(corpus) / "fit.json"
+
+
+def ngram_orders_tsv(corpus: str) -> Path:
+    """Val bpc per order and smoothing (a plot)."""
+    return METRICS / "ngram" / f"{corpus}_orders.tsv"
+
+
+def ngram_samples(corpus: str) -> Path:
+    """The n-gram stage's samples (mle at the sample orders, and the chosen model)."""
+    return ngram_dir(corpus) / "samples"
+
+
 def model_dir(corpus: str, model: str) -> Path:
     """Checkpoints, DVCLive logs and the final weights of one trained model."""
     return DATA / "models" / corpus / model
 
 
+def checkpoint_file(model_dir: Path) -> Path:
+    """The resumable training state inside a model's folder."""
+    return Path(model_dir) / "checkpoint" / "last.safetensors"
+
+
+def summary_in(model_dir: Path) -> Path:
+    """What training measured (sizes, chars, seconds, val history) inside a model's folder."""
+    return Path(model_dir) / "summary.json"
+
+
+def train_summary(corpus: str, model: str) -> Path:
+    return summary_in(model_dir(corpus, model))
+
+
+def live_dir(corpus: str, model: str) -> Path:
+    """DVCLive's log of one training run (train loss, lr, chars/s, val bpc)."""
+    return METRICS / "train" / corpus / model
+
+
+def val_curve(corpus: str, model: str) -> Path:
+    """Val bpc per step, as DVCLive writes it under live_dir."""
+    return live_dir(corpus, model) / "plots" / "metrics" / "val" / "bpc.tsv"
+
+
 def metrics_file(corpus: str, model: str) -> Path:
-    return METRICS / corpus / f"{model}.json"
+    """What evaluate measured for one model (the report's input)."""
+    return METRICS / "eval" / corpus / f"{model}.json"
 
 
 def sample_file(corpus: str, model: str) -> Path:
@@ -39,8 +79,13 @@ def sample_file(corpus: str, model: str) -> Path:
 
 
 def eval_dir(corpus: str, model: str) -> Path:
-    """Evaluation side outputs (the surprise view's data) that the report reads."""
+    """Evaluation side outputs that the report reads."""
     return DATA / "eval" / corpus / model
+
+
+def surprise_data(corpus: str, model: str) -> Path:
+    """Per-char surprise and top predictions on a test passage (the HTML view's data)."""
+    return eval_dir(corpus, model) / "surprise.json"
 
 
 def summary_file() -> Path:

@@ -15,8 +15,6 @@ from .fsutil import read_json, save_npy, write_json
 from .params import SplitParams
 from .vocab import Vocab
 
-SPLITS = ("train", "val", "test")
-
 
 def split_bounds(n: int, split: SplitParams) -> tuple[int, int]:
     """Split points: train = [0, a), val = [a, b), test = [b, n), floor of cumulative fractions."""

@@ -1,10 +1,12 @@
 """The comparison: metrics/summary.json, report.md with tables and charts, surprise pages.
 
-Reads what the evaluate stages wrote (metrics/<corpus>/<model>.json,
+Reads only what the report stage declares as deps: what the evaluate stages wrote
+(metrics/eval/<corpus>/<model>.json, samples/<corpus>/<model>.txt,
 data/eval/<corpus>/<model>/surprise.json), the training curves DVCLive wrote
 (metrics/train/<corpus>/<model>/plots/metrics/) and the n-gram's per-order curve
 (metrics/ngram/<corpus>_orders.tsv). Charts are PNGs (matplotlib, Agg) and the
-surprise view is a self-contained HTML page, so the report reads offline.
+surprise view is a self-contained HTML page, so the report reads offline. The "best"
+neural model (the one beside the n-gram on the surprise page) is chosen on val.
 """
 
 from __future__ import annotations
@@ -46,23 +48,17 @@ def read_tsv(path: Path) -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def learning_curve(corpus: str, model: str) -> list[tuple[float, float]] | None:
-    """(training chars, val bpc) points from DVCLive's plots, or None if absent."""
-    f = paths.METRICS / "train" / corpus / model / "plots" / "metrics" / "val" / "bpc.tsv"
+def learning_curve(corpus: str, model: str, result: dict) -> list[tuple[float, float]] | None:
+    """(training chars, val bpc) points from DVCLive's log, or None if absent."""
+    f = paths.val_curve(corpus, model)
     if not f.exists():
         return None
     rows = read_tsv(f)
-    value_col = [k for k in rows[0] if k not in ("step", "timestamp", "train_chars")][0] if rows else None
-    points = []
-    for r in rows:
-        x = float(r["train_chars"]) if "train_chars" in r else float(r["step"])
-        points.append((x, float(r[value_col])))
-    if rows and "train_chars" not in rows[0]:
-        # scale steps to chars with the run's chars per step
-        s = read_json(paths.model_dir(corpus, model) / "summary.json")
-        per_step = s["train_chars"] / max(1, s["steps"])
-        points = [(x * per_step, y) for x, y in points]
-    return points
+    if not rows:
+        return None
+    value_col = [k for k in rows[0] if k not in ("step", "timestamp")][0]
+    per_step = result["train_chars"] / max(1, result["steps"])
+    return [(float(r["step"]) * per_step, float(r[value_col])) for r in rows]
 
 
 # --------------------------------------------------------------------------- charts
@@ -91,7 +87,7 @@ def chart_curves(corpus: str, results: dict, out: Path) -> bool:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     drawn = False
     for model in results:
-        pts = learning_curve(corpus, model) if model != "ngram" else None
+        pts = learning_curve(corpus, model, results[model]) if model != "ngram" else None
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=model)
             drawn = True
@@ -116,7 +112,7 @@ def chart_bpc_vs_params(results: dict, out: Path) -> None:
 
 
 def chart_ngram_orders(corpus: str, out: Path) -> bool:
-    f = paths.METRICS / "ngram" / f"{corpus}_orders.tsv"
+    f = paths.ngram_orders_tsv(corpus)
     if not f.exists():
         return False
     rows = read_tsv(f)          # columns: order, then val bpc per smoothing
@@ -216,14 +212,14 @@ def build_report(corpora: list[str], models: list[str]) -> dict:
             md += [f"![n-gram val bpc vs order]({REPORT_DIR}/{corpus}_ngram_orders.png)", ""]
         neural = {m: r for m, r in ms.items() if m != "ngram"}
         columns = {}
-        for m in ["ngram"] + ([min(neural, key=lambda k: neural[k]["test_bpc"])] if neural else []):
-            f = paths.eval_dir(corpus, m) / "surprise.json"
+        for m in ["ngram"] + ([min(neural, key=lambda k: neural[k]["val_bpc"])] if neural else []):
+            f = paths.surprise_data(corpus, m)
             if m in ms and f.exists():
                 columns[f"{m} (test bpc {ms[m]['test_bpc']:.3f})"] = read_json(f)
         if columns:
             page = REPORT_DIR / f"surprise_{corpus}.html"
             write_text(page, surprise_html(f"{corpus}: per-character surprise", columns))
-            md += [f"Per-character surprise on a test passage, n-gram vs the best RNN: "
+            md += [f"Per-character surprise on a test passage, n-gram vs the best RNN on val: "
                    f"[{page}]({page})", ""]
         md += ["### Samples", ""]
         for m in ms:

@@ -56,11 +56,10 @@ def _next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) 
     return F.softmax(logits, dim=-1).double().cpu()
 
 
-# How one generation step runs: "stepper" (`OneStep`: plain matmuls, the fast path) or
-# "module" (the fused nn.LSTM/GRU/RNN called on one step; oneDNN on or off as below).
-# Benchmarks flip these to compare; see benchmarks/results/train.md.
-ONE_STEP_IMPL = "stepper"
-ONE_STEP_MKLDNN = False
+# How one generation step runs: "stepper" (`OneStep`: plain matmuls, the fast path), or
+# the fused nn.LSTM/GRU/RNN module called on one step, with oneDNN off ("module") or on
+# ("module-mkldnn"); benchmarks/bench_train.py compares them.
+ONE_STEP_PATHS = ("stepper", "module", "module-mkldnn")
 
 
 class OneStep:
@@ -122,9 +121,12 @@ class OneStep:
 
 @torch.no_grad()
 def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n: int = 1,
-               temperature: float = 1.0, top_k: Optional[int] = None) -> Iterator[np.ndarray]:
+               temperature: float = 1.0, top_k: Optional[int] = None,
+               one_step: str = "stepper") -> Iterator[np.ndarray]:
     """Yield `length` arrays of `n` sampled ids each (n samples generated as one batch)."""
     _check(length, temperature, top_k)
+    if one_step not in ONE_STEP_PATHS:
+        raise ParamsError(f"one_step: must be one of {', '.join(ONE_STEP_PATHS)}, got {one_step!r}")
     if top_k is not None and top_k > model.cfg.vocab_size - 1:
         raise ParamsError(f"top_k: must be <= {model.cfg.vocab_size - 1} (the characters in "
                           f"the vocabulary), got {top_k}")
@@ -138,7 +140,7 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
         logits = logits[-1]
     else:
         logits = model.empty_history_logits()[None].expand(n, -1)
-    if ONE_STEP_IMPL == "stepper":
+    if one_step == "stepper":
         step, states = OneStep(model), None
         states = step.state_from(state, n)
         for _ in range(length):
@@ -147,7 +149,7 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
             logits = step(ids.to(device), states)
         return
     cpu = device.type == "cpu"
-    with mkldnn_enabled(ONE_STEP_MKLDNN) if cpu else contextlib.nullcontext():
+    with mkldnn_enabled(one_step == "module-mkldnn") if cpu else contextlib.nullcontext():
         for _ in range(length):
             ids = torch.multinomial(_next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
             yield ids.numpy()
@@ -157,28 +159,31 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
 
 def sample_stream(model: CharRNN, vocab: Vocab, length: int, seed: int, prime: Optional[str] = None,
                   temperature: float = 1.0, top_k: Optional[int] = None,
-                  unknown_ok: bool = False) -> Iterator[str]:
+                  unknown_ok: bool = False, one_step: str = "stepper") -> Iterator[str]:
     """Yield the sampled characters one by one (the prime itself is not yielded)."""
     prime_ids = encode_prime(vocab, prime, unknown_ok)
     table = vocab.chars
-    for ids in sample_ids(model, prime_ids, length, seed, 1, temperature, top_k):
+    for ids in sample_ids(model, prime_ids, length, seed, 1, temperature, top_k, one_step):
         yield table[int(ids[0]) - 1]
 
 
 def sample(model: CharRNN, vocab: Vocab, length: int, seed: int, prime: Optional[str] = None,
-           temperature: float = 1.0, top_k: Optional[int] = None, unknown_ok: bool = False) -> str:
+           temperature: float = 1.0, top_k: Optional[int] = None, unknown_ok: bool = False,
+           one_step: str = "stepper") -> str:
     """`length` sampled characters as one string (without the prime)."""
-    return "".join(sample_stream(model, vocab, length, seed, prime, temperature, top_k, unknown_ok))
+    return "".join(sample_stream(model, vocab, length, seed, prime, temperature, top_k, unknown_ok,
+                                 one_step))
 
 
 def sample_batch(model: CharRNN, vocab: Vocab, n: int, length: int, seed: int,
                  prime: Optional[str] = None, temperature: float = 1.0,
-                 top_k: Optional[int] = None, unknown_ok: bool = False) -> list[str]:
+                 top_k: Optional[int] = None, unknown_ok: bool = False,
+                 one_step: str = "stepper") -> list[str]:
     """`n` independent samples generated together as one batch."""
     if n < 1:
         raise ParamsError(f"n: must be >= 1, got {n}")
     prime_ids = encode_prime(vocab, prime, unknown_ok)
-    steps = list(sample_ids(model, prime_ids, length, seed, n, temperature, top_k))
+    steps = list(sample_ids(model, prime_ids, length, seed, n, temperature, top_k, one_step))
     if not steps:
         return [""] * n
     ids = np.stack(steps, axis=1)            # (n, length)

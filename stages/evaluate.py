@@ -1,7 +1,8 @@
 """Stage `evaluate@<corpus>-<model>` (and `evaluate_ngram@<corpus>`): score a trained model.
 
-Writes metrics/<corpus>/<model>.json, samples/<corpus>/<model>.txt and the
-surprise-view data under data/eval/<corpus>/<model>/.
+Writes metrics/eval/<corpus>/<model>.json, samples/<corpus>/<model>.txt (a neural
+model samples with the `evaluate.sample` params; the n-gram's sample comes from its
+fit) and the surprise-view data data/eval/<corpus>/<model>/surprise.json.
 """
 
 from charlm.cli_util import run_main, stage_args
@@ -9,8 +10,8 @@ from charlm.evaluate import evaluate
 
 
 def main() -> None:
-    args, _ = stage_args(__doc__, "corpus", "model")
-    m = evaluate(args.corpus, args.model, device="cpu")
+    args, params = stage_args(__doc__, "corpus", "model")
+    m = evaluate(args.corpus, args.model, params.evaluate.sample, device="cpu")
     print(f"{args.corpus}/{args.model}: val {m['val_bpc']:.4f} bpc, test {m['test_bpc']:.4f} bpc "
           f"(perplexity {m['test_ppl']:.3f}), {m['eval_chars_per_s']:,.0f} chars/s")
 

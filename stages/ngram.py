@@ -1,7 +1,8 @@
 """Stage `ngram@<corpus>`: fit the character n-gram models, pick the order on val, report test.
 
-Writes data/ngram/<corpus>/ (the chosen model: model.json + model.npz, and samples/*.txt),
-metrics/ngram/<corpus>.json and metrics/ngram/<corpus>_orders.tsv (val bpc per order).
+Writes data/ngram/<corpus>/ (the chosen model: model.json + model.npz, samples/*.txt, and
+fit.json, the whole fit and selection record: val/test bpc per smoothing x order, counts,
+sizes, fit seconds) and metrics/ngram/<corpus>_orders.tsv (val bpc per order, a plot).
 """
 
 import shutil
@@ -20,18 +21,18 @@ def main() -> None:
     src = paths.prepared(args.corpus)
     vocab = Vocab.load(src / "vocab.json")
     train, val, test = (load_split(src, s) for s in ("train", "val", "test"))
-    model, metrics, rows, samples = fit_and_select(
+    model, record, rows, samples = fit_and_select(
         train, val, test, vocab, cfg, log=lambda m: print(f"{args.corpus}: {m}", flush=True))
     out = paths.ngram_dir(args.corpus)
-    shutil.rmtree(out / "samples", ignore_errors=True)
+    shutil.rmtree(paths.ngram_samples(args.corpus), ignore_errors=True)
     model.save(out)
-    metrics["model_file_bytes"] = sum(f.stat().st_size for f in out.glob("model.*"))
+    record["model_file_bytes"] = sum(f.stat().st_size for f in out.glob("model.*"))
     for name, text in samples.items():
-        write_text(out / "samples" / f"{name}.txt", text)
-    write_json(paths.METRICS / "ngram" / f"{args.corpus}.json", metrics)
-    write_orders_tsv(paths.METRICS / "ngram" / f"{args.corpus}_orders.tsv", rows, cfg.smoothings)
-    print(f"{args.corpus}: saved {metrics['smoothing']} order {metrics['order']} "
-          f"(test {metrics['test_bpc']:.4f} bpc) to {out}")
+        write_text(paths.ngram_samples(args.corpus) / f"{name}.txt", text)
+    write_json(paths.ngram_fit_file(args.corpus), record)
+    write_orders_tsv(paths.ngram_orders_tsv(args.corpus), rows, cfg.smoothings)
+    print(f"{args.corpus}: saved {record['smoothing']} order {record['order']} "
+          f"(test {record['test_bpc']:.4f} bpc) to {out}")
 
 
 if __name__ == "__main__":

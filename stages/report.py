@@ -8,8 +8,9 @@ def main() -> None:
     _, params = stage_args(__doc__)
     summary = build_report(params.run.corpora, ["ngram", *params.run.models])
     for corpus, ms in summary.items():
-        best = min(ms, key=lambda m: ms[m]["test_bpc"])
-        print(f"{corpus}: best {best} at {ms[best]['test_bpc']:.4f} test bpc")
+        best = min(ms, key=lambda m: ms[m]["val_bpc"])
+        print(f"{corpus}: best on val {best}: val {ms[best]['val_bpc']:.4f}, "
+              f"test {ms[best]['test_bpc']:.4f} bpc")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """Stage `train@<corpus>-<model>`: train one neural model (resuming from its checkpoint).
 
 Writes data/models/<corpus>/<model>/ (model.safetensors + config.json with the
-best-on-val weights, checkpoint/, summary.json, sample.txt) and the DVCLive log in
-metrics/train/<corpus>/<model>/. With `train.nproc: N` (N > 1) the command re-runs
-itself under torchrun with N workers (DDP; see charlm/distributed.py); it also runs
-as `torchrun --nproc_per_node N -m stages.train <corpus> <model>`.
+best-on-val weights, checkpoint/, summary.json) and the DVCLive log in
+metrics/train/<corpus>/<model>/. With `train.common.nproc: N` (N > 1) the command
+re-runs itself under torchrun with N workers (DDP; see charlm/distributed.py); it also
+runs as `torchrun --nproc_per_node N -m stages.train <corpus> <model>`.
+
+Environment (read here once; torchrun's workers inherit it): CHARLM_FRESH=1 is
+--fresh; CHARLM_STOP_AFTER_STEPS=k (and CHARLM_STOP_RANK=r) stop as if SIGTERM arrived
+after step k (on rank r only), for the fault tests.
 """
 
 import argparse
@@ -13,34 +17,49 @@ import sys
 
 from charlm import distributed, paths
 from charlm.cli_util import run_main, stage_args
-from charlm.train import FRESH_ENV, pick_device, train_model
+from charlm.train import pick_device, train_model
 
 
 def _options(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    ap.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
+                    help="a tqdm bar, a line every ~10%% of the run, or nothing "
+                         "(auto: the bar on a terminal, lines otherwise)")
     ap.add_argument("--fresh", action="store_true",
                     help="move an existing (e.g. corrupt) checkpoint aside to "
                          "checkpoint/last.safetensors.bad-<timestamp> and start afresh "
                          "(same as CHARLM_FRESH=1)")
 
 
+def _stop_hook(rank: int):
+    """CHARLM_STOP_AFTER_STEPS / CHARLM_STOP_RANK as a step hook (None when unset)."""
+    after = int(os.environ.get("CHARLM_STOP_AFTER_STEPS", "0") or 0)
+    only = os.environ.get("CHARLM_STOP_RANK", "")
+    if not after or only not in ("", str(rank)):
+        return None
+    return lambda done: f"CHARLM_STOP_AFTER_STEPS={after}" if done == after else None
+
+
 def main() -> None:
     args, params = stage_args(__doc__, "corpus", "model", add=_options)
-    if args.fresh:
-        os.environ[FRESH_ENV] = "1"
-    if params.train.nproc > 1 and not distributed.under_torchrun():
-        # train.nproc: N -> this same command re-runs itself as N torchrun workers (DDP)
-        argv = distributed.torchrun_argv(params.train.nproc, "stages.train", sys.argv[1:])
+    common = params.train.common
+    if common.nproc > 1 and not distributed.under_torchrun():
+        # nproc: N -> this same command re-runs itself as N torchrun workers (DDP)
+        argv = distributed.torchrun_argv(common.nproc, "stages.train", sys.argv[1:])
         print("launching " + " ".join(argv[1:]), flush=True)
         os.execv(argv[0], argv)
-    info = distributed.init(pick_device(params.train.device).type)
+    progress = args.progress
+    if progress == "auto":
+        progress = "bar" if sys.stderr.isatty() else "lines"
+    info = distributed.init(pick_device(common.device).type)
     try:
         result = train_model(paths.prepared(args.corpus), paths.model_dir(args.corpus, args.model),
                              params.train, args.model,
-                             live_dir=paths.METRICS / "train" / args.corpus / args.model,
-                             corpus=args.corpus, progress=not args.no_progress,
-                             log=lambda m: print(m, flush=True),
-                             rank=info.rank, world_size=info.world_size)
+                             live_dir=paths.live_dir(args.corpus, args.model),
+                             corpus=args.corpus, progress=progress,
+                             log=lambda m: print(m, flush=True), rank=info.rank,
+                             world_size=info.world_size,
+                             fresh=args.fresh or os.environ.get("CHARLM_FRESH", "") not in ("", "0"),
+                             on_step=_stop_hook(info.rank))
     finally:
         distributed.shutdown()
     if not info.is_main:

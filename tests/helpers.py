@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = (ROOT.parent / "shared" / "corpora").resolve()
+
+
+def mirror_folders(value: str | None) -> list[str]:
+    """The folder entries of a `:`-separated CHARLM_MIRROR value (as charlm.download splits
+    it: a ':' before '//' or a port number is part of a URL); base URLs are left out."""
+    entries = re.split(r":(?!//)(?!\d+(?:/|$))", value or "")
+    return [e.strip() for e in entries if e.strip() and "://" not in e]
+
+
+def find_mirror(environ=os.environ) -> tuple[Path | None, list[str]]:
+    """The corpus mirror the tests read: CHARLM_TEST_MIRROR if set, else ../shared/corpora,
+    else the first folder of CHARLM_MIRROR; a mirror is a folder holding MANIFEST.tsv.
+    Returns (the folder or None, every place looked at)."""
+    if environ.get("CHARLM_TEST_MIRROR"):
+        candidates = [environ["CHARLM_TEST_MIRROR"]]
+    else:
+        candidates = [str(SHARED_MIRROR)] + mirror_folders(environ.get("CHARLM_MIRROR"))
+    for c in candidates:
+        path = Path(c).expanduser()
+        if (path / "MANIFEST.tsv").is_file():
+            return path.resolve(), candidates
+    return None, candidates
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -94,7 +117,7 @@ def copy_repo(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for d in ("charlm", "stages"):
         shutil.copytree(ROOT / d, dest / d, ignore=ignore)
-    for f in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+    for f in ("dvc.yaml", "params.yaml", "corpora.yaml", ".dvcignore", ".gitignore"):
         if (ROOT / f).exists():
             shutil.copy2(ROOT / f, dest / f)
     (dest / ".dvc").mkdir()

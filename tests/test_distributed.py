@@ -27,10 +27,14 @@ import torch.distributed as dist
 import yaml
 
 from charlm.checkpoint import load_checkpoint
-from charlm.distributed import DistInfo, any_rank, broadcast_float, gather_batch, shard_batch
+from charlm.distributed import DistInfo, broadcast_float, gather_batch, shard_batch
 from charlm.errors import TrainingError
 from charlm.params import parse_params
-from charlm.train import STOP_ENV, STOP_RANK_ENV, StreamBatcher, _state_tensors, _states_from, train_model
+from charlm.batcher import StreamBatcher
+from charlm.train import train_model
+from charlm.train_state import state_tensors, states_from
+
+STOP_ENV, STOP_RANK_ENV = "CHARLM_STOP_AFTER_STEPS", "CHARLM_STOP_RANK"
 from test_train import prepared  # noqa: F401  (the tiny prepared corpus fixture)
 
 pytestmark = pytest.mark.dist
@@ -39,20 +43,20 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "lstm"
 STEPS = 24
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-            "-m", "stages.train", "tiny", MODEL, "--no-progress"]
-STAGE = [sys.executable, "-m", "stages.train", "tiny", MODEL, "--no-progress"]
+            "-m", "stages.train", "tiny", MODEL, "--progress", "off"]
+STAGE = [sys.executable, "-m", "stages.train", "tiny", MODEL, "--progress", "off"]
 
 
 def _raw_params(**train) -> dict:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["corpora"] = {"tiny": {"sources": [{"url": "http://127.0.0.1/x", "sha256": "0" * 64}]}}
     raw["run"] = {"corpora": ["tiny"], "models": [MODEL]}
-    raw["train"].update(steps=STEPS, batch_size=8, seq_len=16, lr=0.03, warmup_steps=3,
-                        eval_every=12, eval_streams=1, checkpoint_every=5, log_every=4,
-                        device="cpu", sample_chars=30, threads=1, grad_accum=2, nproc=2)
+    raw["train"]["common"].update(steps=STEPS, batch_size=8, seq_len=16, lr=0.03, warmup_steps=3,
+                                  min_lr=0.003, eval_every=12, eval_streams=1, checkpoint_every=5,
+                                  log_every=4, device="cpu", threads=1, grad_accum=2, nproc=2)
     raw["train"]["models"] = {MODEL: {"arch": "lstm", "hidden_size": 16, "num_layers": 2,
                                       "embedding_dim": 8, "dropout": 0.0}}
-    raw["train"].update(train)
+    raw["train"]["common"].update(train)
     return raw
 
 
@@ -111,7 +115,7 @@ def test_two_processes_reach_the_same_loss_and_val_bpc_as_one(two_proc_full, pre
     assert [s for s, _ in loss2] == [s for s, _ in loss1] == list(range(4, STEPS + 1, 4))
     np.testing.assert_allclose([v for _, v in loss2], [v for _, v in loss1], atol=1e-4, rtol=0)
     out = _model_dir(two_proc_full)
-    for name in ("model.safetensors", "config.json", "sample.txt", "summary.json",
+    for name in ("model.safetensors", "config.json", "summary.json",
                  "checkpoint/last.safetensors"):
         assert (out / name).is_file(), name
 
@@ -169,7 +173,7 @@ def _collectives_worker(rank: int, port: int, world: int) -> None:
         layers, batch, hidden, accum = 2, 8, 3, 2
         h = torch.arange(layers * batch * hidden, dtype=torch.float32).reshape(layers, batch, hidden)
         c = -h - 1
-        states = _states_from({"hidden.0": h, "hidden.1": c}, accum, True, batch, info, "cpu")
+        states = states_from({"hidden.0": h, "hidden.1": c}, accum, True, batch, info, "cpu")
         # rank r, micro-batch m holds exactly the streams StreamBatcher gives it, in order
         b = StreamBatcher(np.arange(1000), batch, 5, rank, world)
         mine = b.starts[0] // b.stream_len
@@ -177,11 +181,9 @@ def _collectives_worker(rank: int, port: int, world: int) -> None:
         for m, (hm, cm) in enumerate(states):
             idx = torch.from_numpy(mine[m * per:(m + 1) * per])
             assert torch.equal(hm, h[:, idx]) and torch.equal(cm, c[:, idx])
-        back = _state_tensors(states, info)                    # gathered: the global order again
+        back = state_tensors(states, info)                    # gathered: the global order again
         assert torch.equal(back["hidden.0"], h) and torch.equal(back["hidden.1"], c)
         assert torch.equal(gather_batch(shard_batch(h, info), info), h)
-        assert any_rank(rank == 1, info, "cpu") is True
-        assert any_rank(False, info, "cpu") is False
         assert broadcast_float(3.25 if rank == 0 else -1.0, info, "cpu") == 3.25
     finally:
         dist.destroy_process_group()
@@ -193,9 +195,9 @@ def test_hidden_states_gather_and_shard_round_trip_in_the_global_stream_order():
     h = torch.randn(3, 8, 4)
     one = DistInfo()
     for accum in (1, 2, 4):
-        states = _states_from({"hidden.0": h}, accum, False, 8, one, "cpu")
-        assert len(states) == accum and torch.equal(_state_tensors(states, one)["hidden.0"], h)
-    assert _states_from({}, 2, True, 8, one, "cpu") == [None, None]
+        states = states_from({"hidden.0": h}, accum, False, 8, one, "cpu")
+        assert len(states) == accum and torch.equal(state_tensors(states, one)["hidden.0"], h)
+    assert states_from({}, 2, True, 8, one, "cpu") == [None, None]
 
 
 def _nan_worker(rank: int, port: int, prepared: Path, out: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -37,7 +38,7 @@ def test_bpc_is_mean_negative_log2_and_ppl_is_two_to_it():
 def _uniform_scorer(v: int) -> Scorer:
     return Scorer("uniform", lambda ids: np.full(len(ids), -math.log2(v)),
                   lambda ids: np.full((len(ids), v), -math.log2(v)), params=0, train_chars=0,
-                  train_seconds=0.0, sample_file=None, info={})
+                  train_seconds=0.0, sample=lambda sp: "", info={})
 
 
 def test_surprise_data_and_page():
@@ -52,41 +53,46 @@ def test_surprise_data_and_page():
     assert "&lt;" in page and "<b>" not in page.split("<body>")[1].split("<pre>")[1]
 
 
-def _write_metrics(corpus, model, test_bpc, val_bpc=None, params=1000):
+def _write_metrics(corpus, model, test_bpc, val_bpc=None, params=1000, **extra):
     from charlm.fsutil import write_json
     write_json(paths.metrics_file(corpus, model), {
         "corpus": corpus, "model": model, "test_bpc": test_bpc, "val_bpc": val_bpc or test_bpc,
         "test_ppl": 2 ** test_bpc, "params": params, "train_chars": 12345,
-        "train_seconds": 1.5, "eval_chars_per_s": 1e6})
+        "train_seconds": 1.5, "eval_chars_per_s": 1e6, **extra})
 
 
 def test_build_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    from charlm.fsutil import write_json
     for c in ("toy", "toy2"):
         _write_metrics(c, "ngram", 2.4, params=50_000)
-        _write_metrics(c, "lstm", 2.1, params=200_000)
+        _write_metrics(c, "lstm", 2.1, params=200_000, train_chars=409600, steps=200)
+        # the gru is best on test but not on val: the report's "best RNN" is chosen on val
+        _write_metrics(c, "gru", 2.0, val_bpc=2.6, params=200_000, train_chars=409600, steps=200)
         paths.sample_file(c, "lstm").parent.mkdir(parents=True, exist_ok=True)
         paths.sample_file(c, "lstm").write_text("ROMEO: ```code``` and more")
-    curve = paths.METRICS / "train" / "toy" / "lstm" / "plots" / "metrics" / "val"
-    curve.mkdir(parents=True)
-    (curve / "bpc.tsv").write_text("timestamp\tstep\tbpc\n0\t0\t4.0\n0\t100\t2.5\n0\t200\t2.1\n")
-    (paths.model_dir("toy", "lstm")).mkdir(parents=True)
-    (paths.model_dir("toy", "lstm") / "summary.json").write_text(json.dumps(
-        {"train_chars": 409600, "steps": 200}))
+        for m in ("ngram", "lstm", "gru"):
+            write_json(paths.surprise_data(c, m), {"text": ["a", "b"], "bits": [1.0, 2.0],
+                                                   "top": [[["a", 0.5]], [["b", 0.25]]]})
+    curve = paths.val_curve("toy", "lstm")
+    curve.parent.mkdir(parents=True)
+    curve.write_text("timestamp\tstep\tbpc\n0\t0\t4.0\n0\t100\t2.5\n0\t200\t2.1\n")
     (paths.METRICS / "ngram").mkdir(parents=True)
     (paths.METRICS / "ngram" / "toy_orders.tsv").write_text(
         "order\tkneser_ney\tadd_k\n1\t3.3\t3.3\n2\t2.8\t2.9\n3\t2.5\t2.7\n")
-    summ = build_report(["toy", "toy2"], ["ngram", "lstm"])
+    summ = build_report(["toy", "toy2"], ["ngram", "lstm", "gru"])
     assert summ["toy"]["lstm"]["test_bpc"] == 2.1
     assert json.loads(paths.summary_file().read_text()) == summ
     md = (tmp_path / "report.md").read_text()
-    assert "| **lstm** | **2.100** |" in md and "| ngram | 2.400 |" in md
+    assert "| **gru** | **2.000** |" in md and "| lstm | 2.100 |" in md and "| ngram | 2.400 |" in md
+    page = (tmp_path / "report" / "surprise_toy.html").read_text()
+    assert "<h2>lstm (test bpc 2.100)" in page and "<h2>gru" not in page
     for png in ("toy_curves.png", "toy_ngram_orders.png", "bpc_vs_params.png"):
         data = (tmp_path / "report" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     assert "`\u200b``code" in md          # a sample cannot break out of its code block
     with pytest.raises(CharlmError, match="missing"):
-        build_report(["toy"], ["gru"])
+        build_report(["toy"], ["rnn"])
 
 
 def test_gate_compare():
@@ -100,24 +106,151 @@ def test_gate_compare():
     assert "**WORSE**" in markdown(rows, 0.02, "HEAD")
     rows, ok = compare(old, {"ts": {"ngram": {"test_bpc": 2.0}}}, 0.02)
     assert not ok and [r["status"] for r in rows] == ["MISSING", "better"]
+    # tolerance 0: not worse at all (equal passes, the smallest worsening fails)
+    assert compare(old, same, 0.0)[1]
+    rows, ok = compare(old, {"ts": {"ngram": {"test_bpc": 2.30}, "lstm": {"test_bpc": 2.1000001}}}, 0)
+    assert not ok and [r["status"] for r in rows] == ["WORSE", "ok"]
+    rows, ok = compare(old, {"ts": {"ngram": {"test_bpc": 2.30}, "lstm": {"test_bpc": 2.0999999}}}, 0)
+    assert ok and [r["status"] for r in rows] == ["better", "ok"]
+    # a model with no baseline is reported, and does not fail the gate
+    rows, ok = compare(old, {"ts": {**same["ts"], "gru": {"test_bpc": 2.5}}}, 0.02)
+    assert ok and [r["status"] for r in rows] == ["new", "ok", "ok"]
 
 
-def test_gate_cli_fails_on_worsened_and_passes_on_committed(tmp_path):
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), "2.1", True, [2.1],
+                                 {"v": 2.1}])
+def test_gate_compare_fails_on_a_value_that_is_not_a_finite_number(bad):
+    """NaN compares False with everything: `nan - a > tolerance` would pass the gate."""
+    old = {"ts": {"ngram": {"test_bpc": 2.30}, "lstm": {"test_bpc": 2.10}}}
+    for tol in (0.0, 0.02, 1e9):
+        rows, ok = compare(old, {"ts": {"ngram": {"test_bpc": 2.30}, "lstm": {"test_bpc": bad}}}, tol)
+        assert not ok and [r["status"] for r in rows] == ["INVALID", "ok"], (bad, tol)
+        # a broken baseline cannot be compared with either
+        rows, ok = compare({"ts": {"lstm": {"test_bpc": bad}}}, {"ts": {"lstm": {"test_bpc": 2.1}}}, tol)
+        assert not ok and [r["status"] for r in rows] == ["INVALID"], (bad, tol)
+        # nor does a new model pass with it
+        rows, ok = compare({}, {"ts": {"lstm": {"test_bpc": bad}}}, tol)
+        assert not ok and [r["status"] for r in rows] == ["INVALID"], (bad, tol)
+    table = markdown(rows, 0.02, "HEAD")
+    assert "**INVALID**" in table and table.splitlines()[-1].count("|") == 7   # still 6 cells
+    for tol in (float("nan"), float("inf"), -0.01):
+        with pytest.raises(CharlmError, match="tolerance"):
+            compare(old, old, tol)
+
+
+# git in the throw-away repo only: no GIT_DIR & co. inherited from a hook or a wrapper
+_ENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+
+
+def _git(cwd, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                           "-c", "commit.gpgsign=false", *args],
+                          cwd=cwd, check=True, capture_output=True, text=True, env=_ENV)
+
+
+def _gate(cwd, *args):
+    """`charlm check-metrics ARGS` as CI runs it, in a subprocess with `cwd` as the repo."""
+    env = {**_ENV, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "charlm.cli", "check-metrics", *args],
+                          cwd=cwd, capture_output=True, text=True, env=env)
+
+
+COMMITTED = {"latex": {"gru": {"test_bpc": 1.62, "val_bpc": 1.5}},
+             "ts": {"lstm": {"test_bpc": 2.10, "val_bpc": 2.0}, "ngram": {"test_bpc": 2.30}}}
+
+
+def _changed(lstm=None, drop=None, add=None) -> str:
+    data = json.loads(json.dumps(COMMITTED))
+    if lstm is not None:
+        data["ts"]["lstm"]["test_bpc"] = lstm
+    if drop:
+        del data[drop[0]][drop[1]]
+    if add:
+        data["ts"][add] = {"test_bpc": 2.2}
+    return json.dumps(data)          # NaN and Infinity as Python's json writes (and reads) them
+
+
+@pytest.fixture(scope="module")
+def gate_repo(tmp_path_factory):
+    """A throw-away git repo whose HEAD holds COMMITTED as metrics/summary.json."""
+    repo = tmp_path_factory.mktemp("gate") / "repo"
+    (repo / "metrics").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / "metrics" / "summary.json").write_text(json.dumps(COMMITTED))
+    _git(repo, "add", "metrics/summary.json")
+    _git(repo, "commit", "-qm", "baseline")
+    return repo
+
+
+@pytest.mark.parametrize("working_copy,tolerance,passes,status,change", [
+    (_changed(), "0.02", True, "ok", "+0.0000"),                       # unchanged
+    (_changed(), "0", True, "ok", "+0.0000"),                          # tolerance 0: equal passes
+    (_changed(lstm=2.0), "0", True, "better", "-0.1000"),
+    (_changed(lstm=2.115), "0.02", True, "ok", "+0.0150"),             # within the tolerance
+    (_changed(lstm=2.15), "0.02", False, "**WORSE**", "+0.0500"),
+    (_changed(lstm=2.1001), "0", False, "**WORSE**", "+0.0001"),       # tolerance 0: any worsening
+    (_changed(drop=("ts", "lstm")), "0.02", False, "**MISSING**", "—"),
+    (_changed(lstm=float("nan")), "0.02", False, "**INVALID**", "—"),
+    (_changed(lstm=float("inf")), "0.02", False, "**INVALID**", "—"),
+    (_changed(lstm="2.1"), "0.02", False, "**INVALID**", "—"),
+    (_changed(add="gru"), "0.02", True, None, None),                   # a new model
+], ids=["equal", "equal-tol0", "better", "within", "worse", "worse-tol0", "missing", "nan", "inf",
+        "string", "new"])
+def test_gate_against_head_in_a_git_repo(gate_repo, working_copy, tolerance, passes, status, change):
+    """What CI runs: `charlm check-metrics --against HEAD --tolerance T` in a git checkout whose
+    working copy changed metrics/summary.json after the commit."""
+    (gate_repo / "metrics" / "summary.json").write_text(working_copy)
+    r = _gate(gate_repo, "--against", "HEAD", "--tolerance", tolerance)
+    assert r.returncode == (0 if passes else 1), r.stdout + r.stderr
+    assert ("metrics gate: PASS" if passes else "metrics gate: FAIL") in r.stderr
+    assert "Traceback" not in r.stderr
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:7]]
+            for line in r.stdout.splitlines()[4:]}
+    assert r.stdout.startswith(f"Test bpc against `HEAD` (tolerance {float(tolerance):g} bits/char)")
+    assert rows[("latex", "gru")] == ["1.6200", "1.6200", "+0.0000", "ok"]
+    assert rows[("ts", "ngram")] == ["2.3000", "2.3000", "+0.0000", "ok"]
+    if status is not None:
+        assert rows[("ts", "lstm")][0] == "2.1000"                   # the committed baseline
+        assert rows[("ts", "lstm")][2:] == [change, status]
+    else:
+        assert rows[("ts", "gru")] == ["—", "2.2000", "—", "new"]
+
+
+def test_gate_against_an_older_revision_and_a_bad_one(gate_repo):
+    """--against REV reads the file at REV, not at HEAD: a second commit moves HEAD on."""
+    repo = gate_repo
+    (repo / "metrics" / "summary.json").write_text(_changed(lstm=2.5))
+    _git(repo, "commit", "-qam", "worse run committed")
+    try:
+        assert _gate(repo, "--against", "HEAD", "--tolerance", "0").returncode == 0
+        r = _gate(repo, "--against", "HEAD~1", "--tolerance", "0.02")
+        assert r.returncode == 1 and "| ts | lstm | 2.1000 | 2.5000 | +0.4000 | **WORSE** |" in r.stdout
+        r = _gate(repo, "--against", "no-such-rev")
+        assert r.returncode == 2 and r.stderr.startswith("error: cannot read metrics/summary.json "
+                                                         "at no-such-rev: ") and "Traceback" not in r.stderr
+        r = _gate(repo, "--against", "HEAD", "--tolerance", "nan")
+        assert r.returncode == 2 and "--tolerance must be a finite number >= 0" in r.stderr
+    finally:
+        _git(repo, "reset", "-q", "--hard", "HEAD~1")
+
+
+def test_gate_with_a_baseline_file(tmp_path):
+    """--baseline FILE instead of a revision; the committed summary, if any, is the baseline
+    (so the gate reads the real file's format), the current file a changed copy of it."""
     committed = ROOT / "metrics" / "summary.json"
     base = committed if committed.exists() else tmp_path / "base.json"
     if not committed.exists():
-        base.write_text(json.dumps({"ts": {"lstm": {"test_bpc": 2.1}}}))
+        base.write_text(json.dumps(COMMITTED))
     data = json.loads(base.read_text())
-    worse = json.loads(json.dumps(data))
-    corpus = next(iter(worse))
-    model = next(iter(worse[corpus]))
-    worse[corpus][model]["test_bpc"] += 0.05
-    (tmp_path / "worse.json").write_text(json.dumps(worse))
-    cmd = [sys.executable, "-m", "charlm.cli", "check-metrics", "--baseline", str(base)]
-    ok = subprocess.run(cmd + ["--current", str(base)], capture_output=True, text=True, cwd=ROOT)
-    assert ok.returncode == 0, ok.stderr
-    assert "PASS" in ok.stderr
-    bad = subprocess.run(cmd + ["--current", str(tmp_path / "worse.json")], capture_output=True,
-                         text=True, cwd=ROOT)
-    assert bad.returncode == 1
-    assert "**WORSE**" in bad.stdout and "+0.0500" in bad.stdout and "FAIL" in bad.stderr
+    corpus = next(iter(data))
+    model = next(iter(data[corpus]))
+    cmd = ["--baseline", str(base), "--tolerance", "0.02", "--current"]
+    for delta, code, status in ((-0.05, 0, "better"), (0.05, 1, "**WORSE**")):
+        changed = json.loads(json.dumps(data))
+        changed[corpus][model]["test_bpc"] += delta
+        (tmp_path / "now.json").write_text(json.dumps(changed))
+        r = _gate(tmp_path, *cmd, str(tmp_path / "now.json"))
+        assert r.returncode == code, r.stdout + r.stderr
+        assert f"{delta:+.4f} | {status} |" in r.stdout
+        assert ("PASS" if code == 0 else "FAIL") in r.stderr
+        assert r.stdout.count("| ok |") == sum(len(m) for m in data.values()) - 1

@@ -18,7 +18,8 @@ from charlm.vocab import Vocab
 
 def make(arch="rnn", V=9, H=12, L=1, E=5, seed=0) -> CharRNN:
     torch.manual_seed(seed)
-    return CharRNN(ModelConfig(arch, V, H, L, 0.1, E)).eval()
+    return CharRNN(ModelConfig(arch=arch, vocab_size=V, hidden_size=H, num_layers=L, dropout=0.1,
+                               embedding_dim=E)).eval()
 
 
 def test_fused_rnn_equals_the_lectures_equations_step_by_step():

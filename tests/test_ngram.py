@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charlm.errors import CheckpointError, ParamsError, VocabError
-from charlm.ngram import (FALLBACK_DISCOUNTS, NgramCounts, NgramModel, _HashIndex,
-                          modified_kn_discounts)
+from charlm.ngram import (FALLBACK_DISCOUNTS, NgramCounts, NgramLM, NgramModel, PackedMLE,
+                          fit_model, modified_kn_discounts)
+from charlm.ngram.counts import _HashIndex
 from charlm.vocab import Vocab
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -40,9 +41,10 @@ def markov_text(n: int, alphabet: str, seed: int) -> str:
     return "".join(alphabet[i] for i in out)
 
 
-def fit(text: str, order: int, smoothing: str, **kw) -> NgramModel:
+def fit(text: str, order: int, smoothing: str, **kw):
+    """The model the CLI fits (mle: the packed model)."""
     vocab = Vocab.build(text)
-    return NgramModel.fit(vocab.encode(text)[0], vocab, order, smoothing, **kw)
+    return fit_model(vocab.encode(text)[0], vocab, order, smoothing, **kw)
 
 
 # --------------------------------------------------------------------------- mle = lecture
@@ -74,17 +76,34 @@ def test_mle_scores_like_the_lecture_and_zero_for_unseen():
     assert np.isneginf(model.log2prob_sequence(probe)).any()
 
 
-def test_mle_sample_follows_lecture_support():
-    order = 4
-    lm = train_char_lm_text(TEXT, order)
-    model = fit(TEXT, order, "mle")
-    text = model.sample(300, seed=5)
+def seen_grams(text: str, order: int) -> set[str]:
+    """The (order+1)-grams of `text` padded with the lecture's '~' * order."""
     padded = "~" * order + text
-    for i in range(len(text)):
-        h = padded[i:i + order]
-        if h in lm:      # the stream's last history may back off (documented)
-            assert text[i] in dict(lm[h])
-    assert generate_text(lm, order, 50, seed=1)   # the baseline itself runs
+    return {padded[i:i + order + 1] for i in range(len(text))}
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_mle_sample_follows_lecture_support(order):
+    lm = train_char_lm_text(TEXT, order)
+    grams = seen_grams(TEXT, order)
+    vocab = Vocab.build(TEXT)
+    for model in (fit(TEXT, order, "mle"),                   # the packed model
+                  NgramModel.fit(vocab.encode(TEXT)[0], vocab, order, "mle")):   # the general
+        text = model.sample(300, seed=5)
+        assert len(text) == 300 and text == model.sample(300, seed=5)
+        assert text != model.sample(300, seed=6)
+        assert set(text) <= set(model.vocab.chars)
+        # every (order+1)-gram of the sample was seen in training, except after a history
+        # training never continues (its last chars): mle backs off there (documented)
+        padded = "~" * order + text
+        checked = [i for i in range(len(text)) if padded[i:i + order] in lm]
+        assert len(checked) > 0.9 * len(text)
+        assert all(padded[i:i + order + 1] in grams for i in checked)
+    # the baseline's own sampler: same seed, same text, only seen grams
+    lec = generate_text(lm, order, 50, seed=1)
+    assert len(lec) == 50 and lec == generate_text(lm, order, 50, seed=1)
+    padded = "~" * order + lec
+    assert all(padded[i:i + order + 1] in grams for i in range(len(lec)))
 
 
 # --------------------------------------------------------------------------- counting
@@ -380,9 +399,13 @@ def test_mle_fast_path_equals_general_counts(V, order):
     # a text that repeats itself (so long grams recur) over a skewed alphabet
     base = rng.zipf(1.5, 3000) % (V - 1) + 1
     ids = np.concatenate([base, base[:1000], rng.integers(1, V, 500)]).astype(np.uint16)
-    fast = NgramModel.fit(ids, vocab, order, "mle")
+    fast = fit_model(ids, vocab, order, "mle")
     general = NgramModel(NgramCounts.fit(ids, V, order), order, "mle", vocab)
-    assert type(fast).__name__ == ("NgramModel" if V == 800 else "_PackedMLE")
+    assert type(fast) is (NgramModel if V == 800 else PackedMLE)
+    assert isinstance(fast, NgramLM) and isinstance(general, NgramLM)
+    if isinstance(fast, PackedMLE):         # asked for explicitly: the same general model
+        np.testing.assert_array_equal(fast.general().prob_sequence(ids[:500]),
+                                      general.prob_sequence(ids[:500]))
     probe = np.concatenate([ids[2000:2600], rng.integers(0, V, 100)])
     np.testing.assert_array_equal(fast.prob_sequence(probe), general.prob_sequence(probe))
     np.testing.assert_array_equal(fast.next_probs(probe[:40]), general.next_probs(probe[:40]))

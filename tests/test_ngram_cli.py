@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,7 @@ import pytest
 from charlm import paths
 from charlm.cli import main
 from charlm.ngram import NgramModel, fit_and_select, write_orders_tsv
-from charlm.param_sections import NgramParams
-from charlm.params import SplitParams, from_dict, ParamsError
+from charlm.params import NgramParams, ParamsError, SplitParams, from_dict
 from charlm.prepare import prepare_text, save_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +92,32 @@ def test_fit_and_select_writes_consistent_metrics(corpus, tmp_path):
     assert set(table[0]) == {"order", "kneser_ney", "witten_bell", "add_k"}
 
 
+def test_selection_ignores_the_test_split():
+    """Order, k and model are chosen on val only: a corrupted test split changes the
+    reported test bpc and nothing else."""
+    vocab, arrays, _ = prepare_text(TEXT, SplitParams(0.8, 0.1, 0.1), "tiny")
+    cfg = from_dict(NgramParams, {"max_order": 5, "add_k": [1.0, 0.1, 0.01],
+                                  "sample_orders": [2], "sample_length": 40}, "ngram")
+    rng = np.random.default_rng(0)
+    test = arrays["test"]
+    corrupt = {"shuffled": rng.permutation(test),
+               "random": rng.integers(0, vocab.size, len(test)).astype(test.dtype)}
+
+    def run(test_ids):
+        model, m, rows, samples = fit_and_select(arrays["train"], arrays["val"], test_ids,
+                                                 vocab, cfg, log=lambda _: None)
+        chosen = {s: (r["order"], r.get("k"), r["val_bpc"],
+                      [(o["val_bpc"], o.get("k")) for o in r["orders"].values()])
+                  for s, r in m["smoothings"].items()}
+        return (m["smoothing"], m["order"], model.order, model.add_k, chosen, rows,
+                samples), m
+    want, m0 = run(test)
+    for name, ids in corrupt.items():
+        got, m = run(ids)
+        assert got == want, name
+        assert m["test_bpc"] != m0["test_bpc"], name        # the corruption did reach test
+
+
 def test_params_validation():
     with pytest.raises(ParamsError, match="max_order"):
         from_dict(NgramParams, {"max_order": 0}, "ngram")
@@ -104,6 +130,8 @@ def test_params_validation():
 def test_stage_end_to_end(corpus):
     (corpus / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace(
         "max_order: 10", "max_order: 4").replace("sample_orders: [4, 10]", "sample_orders: [4]"))
+    if (ROOT / "corpora.yaml").exists():            # the corpora, read from beside params.yaml
+        shutil.copy(ROOT / "corpora.yaml", corpus / "corpora.yaml")
     r = subprocess.run([sys.executable, "-m", "stages.ngram", "tinyshakespeare"], cwd=corpus,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
                        capture_output=True, text=True)
@@ -114,7 +142,9 @@ def test_stage_end_to_end(corpus):
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    m = json.loads(Path("metrics/ngram/tinyshakespeare.json").read_text())
+    m = json.loads(paths.ngram_fit_file("tinyshakespeare").read_text())
+    assert not Path("metrics/ngram/tinyshakespeare.json").exists()   # the record is no metric
+    assert paths.ngram_orders_tsv("tinyshakespeare").exists()
     model = NgramModel.load(paths.ngram_dir("tinyshakespeare"))
     assert (model.order, model.smoothing) == (m["order"], "kneser_ney")
     test = np.load(prepared / "test.npy", allow_pickle=False)

@@ -1,12 +1,13 @@
 """dvc.yaml and the documented `dvc exp run -S` overrides against the code: every stage's
-params exist in params.yaml, the train stage lists every common key of TrainParams (a key
-left out would let a changed param keep a stale model), each stage's command module is one
-of its deps, and every override the README and params.yaml show applies (through DVC's
+params exist in the params files, the train stage tracks all of train.common and its own
+model's entry (a key left out would let a changed param keep a stale model), each stage's
+command module is one of its deps, and every override the README and params.yaml show applies (through DVC's
 own Hydra override code) and gives valid params."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shlex
 import shutil
@@ -16,7 +17,6 @@ import pytest
 import yaml
 from dvc.utils.hydra import apply_overrides
 
-from charlm.param_sections import TrainParams
 from charlm.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +36,24 @@ def _lookup(params: dict, dotted: str):
 
 
 def test_train_stage_tracks_every_common_train_key_and_its_own_model():
+    from charlm.params import TrainParams
     dvc, _ = _load()
     keys = dvc["stages"]["train"]["params"]
-    assert "train.models.${item.model}" in keys
-    common = {k.split(".", 1)[1] for k in keys if k.startswith("train.") and not k.startswith("train.models")}
-    fields = {f.name for f in dataclasses.fields(TrainParams)} - {"models"}
-    assert common == fields, (f"missing from dvc.yaml: {sorted(fields - common)}; "
-                              f"not TrainParams fields: {sorted(common - fields)}")
-    assert "train" not in keys      # the whole section would re-run every model on any change
+    assert sorted(keys) == ["train.common", "train.models.${item.model}"]
+    # train.common and train.models are the whole train section: nothing else to track
+    assert {f.name for f in dataclasses.fields(TrainParams)} == {"common", "models"}
+
+
+def _stage_params(stage: dict, params: dict):
+    """(key, the mapping it must exist in) for every params entry of a stage."""
+    corpora = yaml.safe_load((ROOT / "corpora.yaml").read_text())
+    for entry in stage.get("do", stage).get("params", []):
+        if isinstance(entry, dict):                       # {"corpora.yaml": [keys]}
+            (file, keys), = entry.items()
+            assert file == "corpora.yaml", file
+            yield from ((k, corpora) for k in keys)
+        else:
+            yield entry, params
 
 
 def test_every_stage_param_exists_in_params_yaml():
@@ -52,14 +62,14 @@ def test_every_stage_param_exists_in_params_yaml():
         items = [{}]
         if "matrix" in stage:
             items = [{"model": m} for m in params["run"]["models"]]
-        for key in stage.get("do", stage).get("params", []):
+        for key, where in _stage_params(stage, params):
             for item in items:
                 resolved = re.sub(r"\$\{item\.(\w+)\}", lambda m: item.get(m.group(1), "?"), key)
                 if "${item}" in resolved:       # foreach over corpora: the key is per corpus
                     for corpus in params["run"]["corpora"]:
-                        _lookup(params, resolved.replace("${item}", corpus))
+                        _lookup(where, resolved.replace("${item}", corpus))
                 else:
-                    _lookup(params, resolved)
+                    _lookup(where, resolved)
 
 
 def test_each_stage_depends_on_its_entry_point():
@@ -84,7 +94,12 @@ def _overrides(cmd: str) -> list[str]:
 def _apply(tmp_path: Path, overrides: list[str]):
     p = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", p)
-    apply_overrides(p, overrides)
+    if (ROOT / "corpora.yaml").is_file():        # corpora kept beside params.yaml
+        shutil.copy(ROOT / "corpora.yaml", tmp_path / "corpora.yaml")
+    corpora = [o.split(":", 1)[1] for o in overrides if o.startswith("corpora.yaml:")]
+    if corpora:                                   # DVC's `file:key=value` form
+        apply_overrides(tmp_path / "corpora.yaml", corpora)
+    apply_overrides(p, [o for o in overrides if not o.startswith("corpora.yaml:")])
     return load_params(p)
 
 
@@ -93,14 +108,58 @@ def test_readme_exp_run_commands_apply_and_validate(tmp_path):
     assert len(cmds) >= 8, cmds
     for cmd in cmds:
         _apply(tmp_path, _overrides(cmd))
-    # the measured 10-minute LSTM preset is the run benchmarks/results/train.json records
-    preset = next(c for c in cmds if "train.amp=bf16" in c)
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1])
+
+
+def test_readme_preset_and_numbers_are_the_benchmarked_run(tmp_path):
+    """The README's 10-minute LSTM preset is the run benchmarks/results/train.json records
+    (its "quality" entry): the preset's settings are the run's, and every number the README
+    quotes for it (test bpc, val bpc, chars, seconds) is the recorded one, rounded as quoted."""
+    q = json.loads((ROOT / "benchmarks" / "results" / "train.json").read_text())["quality"]
+    layers, hidden, emb, dropout = re.fullmatch(
+        r"LSTM (\d+)x(\d+), embedding (\d+), dropout ([\d.]+)", q["model"]).groups()
+
+    # the preset's settings
+    preset = next(c for c in _readme_commands() if "amp=bf16" in c)
     tp = _apply(tmp_path, _overrides(preset)).train
+    common = getattr(tp, "common", tp)              # the keys shared by every model
     spec = tp.models["lstm"]
-    assert (spec.hidden_size, spec.num_layers, spec.dropout, spec.seq_len, spec.steps) == \
-        (512, 2, 0.05, 100, 1630)
-    assert (tp.lr, tp.min_lr, tp.warmup_steps, tp.weight_decay, tp.grad_clip, tp.amp) == \
-        (0.003, 0, 50, 0.1, 5, "bf16")
+    eff = lambda key: getattr(spec, key) if getattr(spec, key) is not None else getattr(common, key)
+    assert (spec.arch, spec.num_layers, spec.hidden_size, spec.embedding_dim, spec.dropout) == \
+        ("lstm", int(layers), int(hidden), int(emb), float(dropout))
+    for key in ("steps", "batch_size", "seq_len", "lr", "warmup_steps", "min_lr"):
+        assert eff(key) == q[key], key
+    for key in ("weight_decay", "grad_clip", "amp"):
+        assert getattr(common, key) == q[key], key
+    assert [p["step"] for p in q["learning_curve"]] == \
+        list(range(common.eval_every, q["steps"] + 1, common.eval_every))
+    assert q["train_chars"] == q["steps"] * q["batch_size"] * q["seq_len"]
+
+    # the README's numbers for it: after each mention of the 10-minute 2 x 512 LSTM (prose or
+    # the preset's comment), the first test bpc, val bpc and "M chars in s" quoted are the run's
+    text = " ".join((ROOT / "README.md").read_text().replace("#", " ").replace("*", " ").split())
+    mentions = list(re.finditer(r"10[ -]minutes?[^.;]*?LSTM|LSTM[^.;]*?10[ -]minutes?", text))
+    patterns = {"test_bpc": r"test bpc (\d\.\d+)|CPU: (\d\.\d+)|identical (\d\.\d+)",
+                "best_val_bpc": r"\bval (?:bpc )?(\d\.\d{3,})"}
+    found = {key: [] for key in patterns}
+    sizes = []
+    for mention in mentions:
+        window = text[mention.end():mention.end() + 300]
+        for key, pattern in patterns.items():
+            m = re.search(pattern, window)
+            if m:
+                found[key].append((m.group(0), next(g for g in m.groups() if g)))
+        m = re.search(r"(\d+\.\d) M chars in (\d+) s", window)
+        if m:
+            sizes.append(m.groups())
+    assert len(mentions) >= 3 and len(found["test_bpc"]) >= 3 and found["best_val_bpc"], found
+    for key, quotes in found.items():
+        for phrase, x in quotes:
+            assert x == f"{q[key]:.{_decimals(x)}f}", (phrase, q[key])
+    assert sizes and set(sizes) == {(f"{q['train_chars'] / 1e6:.1f}", f"{q['train_seconds']:.0f}")}
 
 
 def test_every_documented_override_applies_on_its_own(tmp_path):
@@ -110,7 +169,7 @@ def test_every_documented_override_applies_on_its_own(tmp_path):
     found = re.findall(r"-S '([^']+)'", texts)
     assert len(found) >= 40
     for o in sorted(set(found)):
-        if o in ("train.nproc=N", "section.key=value"):      # placeholders in prose
+        if o in ("train.common.nproc=N", "section.key=value"):      # placeholders in prose
             continue
         _apply(tmp_path, [o])
     from dvc.exceptions import InvalidArgumentError

@@ -11,7 +11,7 @@ import pytest
 from charlm.errors import CorpusError, VocabError
 from charlm.params import SplitParams
 from charlm.prepare import prepare_text, save_prepared, split_bounds, load_split
-from charlm.vocab import UNK_ID, Vocab
+from charlm.vocab import UNK_CHAR, UNK_ID, Vocab
 
 from helpers import ROOT, copy_repo, run_dvc
 
@@ -65,12 +65,39 @@ def test_prepare_refuses_tiny_and_single_char_corpora():
         prepare_text("a" * 1000, SplitParams(), "mono")
 
 
-def test_save_and_load_prepared(tmp_path):
-    vocab, arrays, stats = prepare_text("the quick brown fox " * 50, SplitParams(), "fox")
+def _round_trip(prepared_dir, segments: dict) -> None:
+    """Each split read back from disk and decoded with the saved vocabulary is its segment
+    of the corpus, with every char the train split lacks shown as the unknown char."""
+    vocab = Vocab.load(prepared_dir / "vocab.json")
+    known = set(segments["train"])
+    assert set(vocab.chars) == known
+    stats = json.loads((prepared_dir / "stats.json").read_text())
+    for k, segment in segments.items():
+        ids = load_split(prepared_dir, k)
+        assert ids.dtype == vocab.dtype and len(ids) == len(segment), k
+        assert vocab.decode(ids) == "".join(c if c in known else UNK_CHAR for c in segment), k
+        unknown = sum(c not in known for c in segment)
+        assert int((ids == UNK_ID).sum()) == unknown == stats["splits"][k]["unknown_chars"], k
+        assert stats["splits"][k]["chars"] == len(segment), k
+
+
+def test_save_and_load_prepared_round_trips_every_split(tmp_path):
+    rng = np.random.default_rng(0)
+    words = lambda ws, n: " ".join(rng.choice(ws, n))
+    train = (words(["the", "quick", "brown", "fox", "jumps"], 400) + " ")[:800]
+    val = (words(["the", "fox!", "over"], 60) + " ")[:100]           # '!' and 'v' are unknown
+    test = (words(["the", "lazy", "brown", "dog?"], 60) + " ")[:100]  # 'l', 'a', 'z', 'y', 'd', 'g', '?'
+    assert len(train) == 800 and len(val) == len(test) == 100
+    text = train + val + test
+    split = SplitParams(0.8, 0.1, 0.1)
+    assert split_bounds(len(text), split) == (800, 900)
+    vocab, arrays, stats = prepare_text(text, split, "fox")
     save_prepared(tmp_path, vocab, arrays, stats)
-    assert np.array_equal(load_split(tmp_path, "val"), arrays["val"])
     assert json.loads((tmp_path / "stats.json").read_text())["vocab_size"] == vocab.size
     assert not list(tmp_path.glob(".*.tmp"))
+    _round_trip(tmp_path, {"train": train, "val": val, "test": test})
+    assert stats["splits"]["train"]["unknown_chars"] == 0
+    assert stats["splits"]["val"]["unknown_chars"] > 0 and stats["splits"]["test"]["unknown_chars"] > 0
 
 
 @pytest.mark.slow
@@ -87,6 +114,10 @@ def test_dvc_repro_download_prepare_offline(mirror, tmp_path):
     assert [stats["splits"][k]["chars"] for k in ("train", "val", "test")] == [
         1_003_854, 55_770, 55_770]
     assert stats["vocab_size"] == 66
+    text = (repo / "data/raw/tinyshakespeare.txt").read_text(encoding="utf-8")
+    a, b = 1_003_854, 1_003_854 + 55_770
+    _round_trip(repo / "data/prepared/tinyshakespeare",
+                {"train": text[:a], "val": text[a:b], "test": text[b:]})
     again = run_dvc(["repro", "prepare"], repo, env)
     assert "didn't change, skipping" in again.stdout or "up to date" in again.stdout
     assert "Running stage" not in again.stdout

@@ -37,7 +37,7 @@ def test_push_clone_pull_gives_identical_outputs_without_rerun(mirror, tmp_path)
     outs = ["data/raw/tinyshakespeare.txt", "data/prepared/tinyshakespeare/train.npy",
             "data/prepared/tinyshakespeare/vocab.json", "data/prepared/tinyshakespeare/stats.json",
             "data/ngram/tinyshakespeare/model.npz", "data/eval/tinyshakespeare/ngram/surprise.json",
-            "metrics/tinyshakespeare/ngram.json", "metrics/ngram/tinyshakespeare.json"]
+            "metrics/eval/tinyshakespeare/ngram.json", "data/ngram/tinyshakespeare/fit.json"]
     assert not (clone / outs[0]).exists()
     run_dvc(["pull", "--with-deps", "evaluate_ngram"], clone)
     assert _digest(clone, outs) == _digest(repo, outs)

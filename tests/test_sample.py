@@ -27,7 +27,8 @@ def trained():
     vocab = Vocab.build(text)
     ids = torch.from_numpy(vocab.encode(text)[0].astype(np.int64))
     torch.manual_seed(0)
-    model = CharRNN(ModelConfig("lstm", vocab.size, 32, 1, 0.0, 16))
+    model = CharRNN(ModelConfig(arch="lstm", vocab_size=vocab.size, hidden_size=32, num_layers=1,
+                                dropout=0.0, embedding_dim=16))
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     n = (len(ids) - 1) // 20 * 20
     x = ids[:n].view(20, -1).T.contiguous()           # (T, 20 streams)
@@ -70,7 +71,8 @@ def test_greedy_top1_follows_the_models_argmax_and_learned_the_text(trained):
 @pytest.mark.parametrize("arch,layers", [("rnn", 1), ("rnn", 3), ("lstm", 2), ("gru", 2)])
 def test_fast_one_step_path_equals_the_fused_module(arch, layers):
     torch.manual_seed(0)
-    model = CharRNN(ModelConfig(arch, 11, 24, layers, 0.1, 6)).eval()
+    model = CharRNN(ModelConfig(arch=arch, vocab_size=11, hidden_size=24, num_layers=layers,
+                                dropout=0.1, embedding_dim=6)).eval()
     ids = torch.randint(0, 11, (25, 3))
     with torch.no_grad():
         ref, ref_state = model(ids)
@@ -83,17 +85,58 @@ def test_fast_one_step_path_equals_the_fused_module(arch, layers):
     torch.testing.assert_close(top, (ref_state[0] if arch == "lstm" else ref_state)[-1], rtol=1e-5, atol=1e-5)
 
 
-def test_every_one_step_path_samples_the_same(trained):
-    model, vocab = trained
-    ref = sample(model, vocab, 80, seed=2, prime="that", top_k=1)
+# How a generation step can run (sample's `one_step`): the plain-matmul stepper (the
+# default), the fused module with oneDNN off, and with it on.
+ONE_STEP_PATHS = list(sample_mod.ONE_STEP_PATHS)
+
+
+def _drawn_from(monkeypatch, fn):
+    """fn()'s result and every distribution it sampled from: each torch.multinomial call's
+    probabilities (one (n, V) tensor per generated position)."""
+    seen, real = [], torch.multinomial
+
+    def spy(probs, *args, **kwargs):
+        seen.append(probs.detach().double().clone())
+        return real(probs, *args, **kwargs)
+    monkeypatch.setattr(torch, "multinomial", spy)
     try:
-        sample_mod.ONE_STEP_IMPL = "module"
-        for flag in (True, False):
-            sample_mod.ONE_STEP_MKLDNN = flag
-            assert sample(model, vocab, 80, seed=2, prime="that", top_k=1) == ref
+        return fn(), seen
     finally:
-        sample_mod.ONE_STEP_IMPL = "stepper"
-        sample_mod.ONE_STEP_MKLDNN = False
+        monkeypatch.setattr(torch, "multinomial", real)
+
+
+@pytest.mark.parametrize("arch,layers", [("trained lstm", 1), ("gru", 2), ("rnn", 3)])
+def test_every_one_step_path_samples_the_same(trained, monkeypatch, arch, layers):
+    """At temperature 1 without top-k every path draws from the same next-char distribution
+    at every position, to float32 rounding: the stepper's matmuls and the fused kernels sum
+    in other orders, which moves a logit by ~1e-6 and a probability by less (measured: at
+    most 6e-7, on the trained model's peaked rows; tolerance 1e-5, while a 1 % change of
+    temperature moves them by ~1e-3). So every path samples the same text too, one sample
+    or a batch of them."""
+    model, vocab = trained
+    if arch != "trained lstm":                 # untrained: flat distributions, every char drawn
+        torch.manual_seed(1)
+        model = CharRNN(ModelConfig(arch=arch, vocab_size=vocab.size, hidden_size=24,
+                                    num_layers=layers, dropout=0.0, embedding_dim=8)).eval()
+    runs = {}
+    for path in ONE_STEP_PATHS:
+        one = _drawn_from(monkeypatch, lambda: sample(model, vocab, 80, seed=2, prime="that",
+                                                      one_step=path))
+        batch = _drawn_from(monkeypatch, lambda: sample_batch(model, vocab, 3, 40, seed=3,
+                                                              prime="to", one_step=path))
+        runs[path] = one, batch
+    (ref_text, ref_p), (ref_texts, ref_bp) = runs[ONE_STEP_PATHS[0]]
+    assert len(ref_p) == 80 and all(p.shape == (1, vocab.size) for p in ref_p)
+    assert len(ref_bp) == 40 and all(p.shape == (3, vocab.size) for p in ref_bp)
+    for p in ref_p + ref_bp:                   # full distributions: no top-k cut, unknown id masked
+        torch.testing.assert_close(p.sum(-1), torch.ones(p.shape[0], dtype=p.dtype), rtol=0, atol=1e-6)
+        assert (p[:, 0] == 0).all() and (p[:, 1:] > 0).all()
+    for path, ((text, probs), (texts, bprobs)) in runs.items():
+        assert text == ref_text and texts == ref_texts, path
+        assert len(probs) == len(ref_p) and len(bprobs) == len(ref_bp), path
+        for i, (p, q) in enumerate(zip(probs + bprobs, ref_p + ref_bp, strict=True)):
+            torch.testing.assert_close(p, q, rtol=0, atol=1e-5, msg=lambda m: f"{path} step {i}: {m}")
+    assert len(set(ref_texts)) > 1 and len(set(ref_text)) > 5       # it did sample, not repeat
 
 
 def test_unknown_prime_chars_are_named_or_mapped(trained):
@@ -149,15 +192,14 @@ def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch,
 
 def test_cli_samples_from_a_training_checkpoint(tmp_path):
     """End to end: train a tiny model, sample from checkpoint/last.safetensors in a subprocess."""
-    from charlm.param_sections import ModelSpec, TrainParams
-    from charlm.params import SplitParams
+    from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams
     from charlm.prepare import prepare_text, save_prepared
     from charlm.train import train_model
     text = "abc abd abe. " * 400
     prepared = tmp_path / "data" / "prepared" / "toy"
     save_prepared(prepared, *prepare_text(text, SplitParams(0.8, 0.1, 0.1), "toy"))
     tp = TrainParams(models={"gru": ModelSpec(arch="gru", hidden_size=16, embedding_dim=8)},
-                     steps=10, batch_size=4, seq_len=16, eval_every=10, device="cpu", sample_chars=20)
+                     common=TrainCommon(steps=10, batch_size=4, seq_len=16, eval_every=10, device="cpu"))
     out = tmp_path / "data" / "models" / "toy" / "gru"
     train_model(prepared, out, tp, "gru", progress=False, log=lambda m: None)
     r = subprocess.run([sys.executable, "-m", "charlm.cli", "sample", "--corpus", "toy", "--model", "gru",

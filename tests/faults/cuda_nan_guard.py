@@ -12,8 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from charlm.checkpoint import load_checkpoint  # noqa: E402
 from charlm.errors import TrainingError  # noqa: E402
-from charlm.param_sections import ModelSpec, TrainParams  # noqa: E402
-from charlm.params import SplitParams  # noqa: E402
+from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams  # noqa: E402
 from charlm.prepare import prepare_text, save_prepared  # noqa: E402
 from charlm.train import train_model  # noqa: E402
 
@@ -41,9 +40,10 @@ ok = True
 for name, over, expect in [("ckpt", dict(eval_every=30, checkpoint_every=5), "weights are NaN/inf at step 10"),
                            ("eval", dict(eval_every=10, checkpoint_every=15), "val bpc is nan at step 10")]:
     calls["n"] = 0
-    tp = TrainParams(models={"m": ModelSpec(arch="lstm", hidden_size=32, embedding_dim=8)}, steps=30,
-                     batch_size=8, seq_len=16, eval_streams=1, log_every=25, device="cuda" if torch.cuda.is_available() else "cpu",
-                     sample_chars=10, **over)
+    common = TrainCommon(steps=30, batch_size=8, seq_len=16, eval_streams=1, log_every=25,
+                         device="cuda" if torch.cuda.is_available() else "cpu", **over)
+    tp = TrainParams(models={"m": ModelSpec(arch="lstm", hidden_size=32, embedding_dim=8)},
+                     common=common)
     out = tmp / name
     try:
         train_model(tmp / "prep", out, tp, "m", progress=False, log=lambda m: None)

@@ -22,12 +22,13 @@ from test_train import tiny_text   # the trainer tests' tiny corpus (13 words)
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
 ENV.pop("CHARLM_FRESH", None)
 ENV.pop("CHARLM_STOP_AFTER_STEPS", None)
-TRAIN = [sys.executable, "-m", "stages.train", "tiny", "lstm", "--no-progress"]
+TRAIN = [sys.executable, "-m", "stages.train", "tiny", "lstm", "--progress", "off"]
 
 # Small and fast: a 2x24 LSTM, 8 streams of 16 chars, a checkpoint every 7 steps.
 TRAIN_PARAMS = dict(steps=60, batch_size=8, seq_len=16, lr=0.01, warmup_steps=5, min_lr=0.001,
                     eval_every=20, eval_streams=1, checkpoint_every=7, log_every=1, device="cpu",
-                    sample_chars=30, threads=1)
+                    threads=1)
+SAMPLE_CHARS = 30
 MODEL = {"arch": "lstm", "hidden_size": 24, "num_layers": 2, "embedding_dim": 8}
 
 
@@ -45,7 +46,8 @@ def write_params(root: Path, model: dict | None = None, ngram: dict | None = Non
     raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     raw["corpora"] = {"tiny": {"sources": [{"url": "http://127.0.0.1/x", "sha256": "0" * 64}]}}
     raw["run"] = {"corpora": ["tiny"], "models": ["lstm"]}
-    raw["train"].update({**TRAIN_PARAMS, **train})
+    raw["evaluate"]["sample"]["chars"] = train.pop("sample_chars", SAMPLE_CHARS)
+    raw["train"]["common"].update({**TRAIN_PARAMS, **train})
     raw["train"]["models"] = {"lstm": {**MODEL, **(model or {})}}
     if ngram is not None:
         raw["ngram"].update(ngram)

@@ -76,10 +76,10 @@ def test_vocabulary_over_65535_switches_to_uint32_through_prepare_ngram_and_trai
     train_ids = np.load(root / "data" / "prepared" / "tiny" / "train.npy", allow_pickle=False)
     assert train_ids.dtype == np.uint32 and int(train_ids.max()) > 65_535
     runs = run_all({"ngram": ([sys.executable, "-m", "stages.ngram", "tiny"], root),
-                    "train": ([sys.executable, "-m", "stages.train", "tiny", "lstm", "--no-progress"], root)})
+                    "train": ([sys.executable, "-m", "stages.train", "tiny", "lstm", "--progress", "off"], root)})
     assert runs["ngram"].returncode == 0, runs["ngram"].stderr[-2000:]
     assert runs["train"].returncode == 0, runs["train"].stderr[-2000:]
-    ngram = json.loads((root / "metrics" / "ngram" / "tiny.json").read_text())
+    ngram = json.loads((root / "data" / "ngram" / "tiny" / "fit.json").read_text())
     assert np.isfinite(ngram["test_bpc"]) and ngram["test_bpc"] > 0
     summary = Project(root).summary()
     assert summary["vocab_size"] == stats["vocab_size"] and np.isfinite(summary["best_val_bpc"])
@@ -129,13 +129,13 @@ def test_bad_sampling_and_query_arguments_are_one_line_errors(trained):
 def test_unknown_params_key_and_too_small_corpus_via_the_train_stage(tmp_path, prepared):
     typo = make_project(tmp_path / "typo", prepared)
     raw = yaml.safe_load((typo / "params.yaml").read_text())
-    raw["train"]["batch_sise"] = 8
+    raw["train"]["common"]["batch_sise"] = 8
     (typo / "params.yaml").write_text(yaml.safe_dump(raw))
     small = make_project(tmp_path / "small", prepared, batch_size=64, seq_len=512)
-    cmd = [sys.executable, "-m", "stages.train", "tiny", "lstm", "--no-progress"]
+    cmd = [sys.executable, "-m", "stages.train", "tiny", "lstm", "--progress", "off"]
     res = run_all({"typo": (cmd, typo), "small": (cmd, small)})
     assert one_line_error(res["typo"]) == \
-        "error: train.batch_sise: unknown key (did you mean 'batch_size'?)"
+        "error: train.common.batch_sise: unknown key (did you mean 'batch_size'?)"
     line = one_line_error(res["small"])
     assert "train split" in line and "too small for 64 streams of seq_len 512" in line
     for root in (typo, small):

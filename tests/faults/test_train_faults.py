@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_sigkill_at_a_random_step_then_rerun_resumes_to_identical_metrics(projec
     assert a["best_val_bpc"] == b["best_val_bpc"]
     assert [h["val_bpc"] for h in a["history"]] == [h["val_bpc"] for h in b["history"]]
     assert (full.model / "model.safetensors").read_bytes() == (cut.model / "model.safetensors").read_bytes()
-    assert (full.model / "sample.txt").read_text() == (cut.model / "sample.txt").read_text()
+    assert (full.model / "config.json").read_bytes() == (cut.model / "config.json").read_bytes()
     assert full.loss_rows() == cut.loss_rows()      # each step logged once, same losses
     assert not list(cut.ckpt.parent.glob(".*.tmp"))
 
@@ -141,16 +142,12 @@ def test_corrupt_checkpoints_are_a_clear_error_and_fresh_moves_them_aside(projec
 def stop_in_process(p, step: int) -> None:
     """The stage's training, stopped after `step` (the SIGTERM path) with a checkpoint: in process."""
     from charlm.params import load_params
-    from charlm.train import STOP_ENV, TrainingInterrupted, train_model
+    from charlm.train import TrainingInterrupted, train_model
     params = load_params(p.root / "params.yaml").train
-    prev = os.environ.get(STOP_ENV)
-    os.environ[STOP_ENV] = str(step)
-    try:
-        with pytest.raises(TrainingInterrupted, match=f"after step {step}/"):
-            train_model(p.root / "data" / "prepared" / "tiny", p.model, params, "lstm",
-                        progress=False, log=lambda m: None)
-    finally:
-        os.environ.pop(STOP_ENV) if prev is None else os.environ.__setitem__(STOP_ENV, prev)
+    with pytest.raises(TrainingInterrupted, match=f"after step {step}/"):
+        train_model(p.root / "data" / "prepared" / "tiny", p.model, params, "lstm",
+                    progress=False, log=lambda m: None,
+                    on_step=lambda done: "stop hook" if done == step else None)
     assert load_checkpoint(p.ckpt)[1]["step"] == step
 
 
@@ -180,7 +177,7 @@ DISK_FULL_STAGE = r"""
 import resource, runpy, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)      # get EFBIG instead of being killed
 resource.setrlimit(resource.RLIMIT_FSIZE, (32768, 32768))
-sys.argv = ["stages.train", "tiny", "lstm", "--no-progress"]
+sys.argv = ["stages.train", "tiny", "lstm", "--progress", "off"]
 runpy.run_module("stages.train", run_name="__main__", alter_sys=True)
 """
 
@@ -222,7 +219,7 @@ def test_nan_weights_are_never_checkpointed_nor_kept_as_best(prepared, tmp_path,
     """The CUDA path checks the loss only at log steps; the checkpoint guard catches NaN weights
     that appear between them (simulated on CPU: the optimiser poisons a weight at step 10)."""
     from charlm.errors import TrainingError
-    from charlm.param_sections import ModelSpec, TrainParams
+    from charlm.params import ModelSpec, TrainCommon, TrainParams
     from charlm.train import train_model
     calls = {"n": 0}
     real_step = torch.optim.AdamW.step
@@ -237,9 +234,10 @@ def test_nan_weights_are_never_checkpointed_nor_kept_as_best(prepared, tmp_path,
         return out
 
     monkeypatch.setattr(torch.optim.AdamW, "step", poisoned)
+    common = TrainCommon(steps=30, batch_size=8, seq_len=16, eval_every=30, eval_streams=1,
+                         checkpoint_every=5, log_every=5, device="cpu")
     tp = TrainParams(models={"m": ModelSpec(arch="gru", hidden_size=16, embedding_dim=8)},
-                     steps=30, batch_size=8, seq_len=16, eval_every=30, eval_streams=1,
-                     checkpoint_every=5, log_every=5, device="cpu", sample_chars=10)
+                     common=common)
     out = tmp_path / "m"
     with pytest.raises(TrainingError, match=r"weights are NaN/inf at step 10 .*last good checkpoint kept"):
         train_model(prepared, out, tp, "m", progress=False, log=lambda m: None)
@@ -249,7 +247,7 @@ def test_nan_weights_are_never_checkpointed_nor_kept_as_best(prepared, tmp_path,
     assert not (out / "summary.json").exists()
     # and a NaN val bpc stops training before it can enter the history or the best weights
     calls["n"] = 0
-    tp2 = TrainParams(**{**tp.__dict__, "eval_every": 10, "checkpoint_every": 15})
+    tp2 = TrainParams(models=tp.models, common=replace(common, eval_every=10, checkpoint_every=15))
     with pytest.raises(TrainingError, match="val bpc is nan at step 10"):
         train_model(prepared, tmp_path / "m2", tp2, "m", progress=False, log=lambda m: None)
     assert not (tmp_path / "m2" / "checkpoint" / "last.safetensors").exists()

@@ -68,7 +68,7 @@ def test_loaders_refuse_a_planted_pickle_and_never_run_it(tmp_path, prepared):
     bad = make_project(tmp_path / "q", bad_prep)
     sample = ["sample", "--corpus", "tiny", "--model", "lstm", "--length", "5"]
     procs = {
-        "train_ckpt": ([sys.executable, "-m", "stages.train", "tiny", "lstm", "--no-progress"], root),
+        "train_ckpt": ([sys.executable, "-m", "stages.train", "tiny", "lstm", "--progress", "off"], root),
         "model_file": (CLI + sample + ["--checkpoint", str(other)], root),
         "ckpt_file": (CLI + sample + ["--checkpoint", str(evil_pt)], root),
         "npy": (CLI + ["ngram", "sample", "--corpus", "tiny", "--order", "2", "--length", "5"], bad),

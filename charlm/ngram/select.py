@@ -1,0 +1,123 @@
+"""The `ngram` stage's work: count once, score every smoothing x order (x k) on val and
+test, pick each smoothing's order (and k) on val only; the per-order table for the plot."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..fsutil import write_text
+from ..scoring import bpc, perplexity
+from ..vocab import Vocab
+from .counts import NgramCounts
+from .model import NgramModel
+
+SPLITS = ("val", "test")
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def fit_and_select(train: np.ndarray, val: np.ndarray, test: np.ndarray, vocab: Vocab,
+                   cfg, log=print) -> tuple[NgramModel, dict, list[dict], dict[str, str]]:
+    """Count orders 1..cfg.max_order once, score every smoothing x order (x k) on val and
+    test, pick each smoothing's order (and k) on val.
+
+    Returns (the chosen smoothing's model at its best order, the fit record, per-order rows
+    for the plot, {sample name: text}).
+    """
+    N = cfg.max_order
+    counts, t_count = timed(NgramCounts.fit, train, vocab.size, N)
+    log(f"counted orders 1..{N} of {len(train):,} chars in {t_count:.2f} s "
+        f"({counts.n_grams():,} n-grams)")
+    ranks = {}
+    for name, ids in (("val", val), ("test", test)):
+        stream = np.concatenate([np.full(N, counts.pad, dtype=np.int64), ids.astype(np.int64)])
+        ranks[name] = counts.stream_ranks(stream, N + 1)
+    record: dict = {"train_chars": len(train), "val_chars": len(val), "test_chars": len(test),
+                    "vocab_size": vocab.size, "max_order": N,
+                    "n_grams_per_level": counts.sizes[1:], "count_seconds": t_count,
+                    "smoothings": {}}
+    rows = [{"order": o} for o in range(1, N + 1)]
+    best_models: dict[str, NgramModel] = {}
+    for s in cfg.smoothings:
+        summary, best_models[s] = select_order(counts, ranks, vocab, s, cfg, rows)
+        record["smoothings"][s] = summary
+        log(f"{s}: order {summary['order']} on val: val {summary['val_bpc']:.4f} / "
+            f"test {summary['test_bpc']:.4f} bpc")
+    record["mle"] = mle_zero_fractions(counts, ranks, vocab)
+    chosen = best_models[cfg.chosen]
+    c = record["smoothings"][cfg.chosen]
+    record = {"smoothing": cfg.chosen, "order": c["order"],
+              "val_bpc": c["val_bpc"], "test_bpc": c["test_bpc"],
+              "val_ppl": c["val_ppl"], "test_ppl": c["test_ppl"],
+              "n_grams": chosen.counts.n_grams(), "model_bytes": chosen.counts.nbytes(),
+              "fit_seconds": t_count + c["fit_seconds_all_orders"], **record}
+    samples = {}
+    for o in cfg.sample_orders:
+        samples[f"mle_order{o}"] = NgramModel(counts, o, "mle", vocab).sample(
+            cfg.sample_length, cfg.seed)
+    samples[f"{cfg.chosen}_order{chosen.order}"] = chosen.sample(cfg.sample_length, cfg.seed)
+    return chosen, record, rows, samples
+
+
+def select_order(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg,
+                 rows: list[dict]) -> tuple[dict, NgramModel]:
+    """Smoothing `s` at every order 1..cfg.max_order (and every k of add_k): the best k per
+    order and the best order, both on val; test is only reported. Adds each order's val bpc
+    to `rows`. Returns (the smoothing's summary, its model at the chosen order)."""
+    N = cfg.max_order
+    ks = list(cfg.add_k) if s == "add_k" else [None]
+    per_order: dict = {}
+    fit_s = 0.0
+    best = None
+    for o in range(1, N + 1):
+        cands = []
+        for k in ks:
+            m, t = timed(NgramModel, counts, o, s, vocab, 1.0 if k is None else k)
+            fit_s += t
+            b = {split: bpc(np.log2(m.probs_from_ranks(ranks[split], N))) for split in SPLITS}
+            cands.append((b["val"], k, m, b))
+        vb, k, m, b = min(cands, key=lambda c: c[0])
+        entry = {"val_bpc": b["val"], "test_bpc": b["test"],
+                 "n_grams": counts.n_grams(o), "bytes": counts.nbytes(o)}
+        if s == "add_k":
+            entry["k"] = k
+            entry["val_bpc_per_k"] = {str(c[1]): c[0] for c in cands}
+        per_order[str(o)] = entry
+        rows[o - 1][s] = b["val"]
+        if best is None or vb < best[0]:
+            best = (vb, o, m, b)
+    vb, o, m, b = best
+    summary = {"order": o, "val_bpc": b["val"], "test_bpc": b["test"],
+               "val_ppl": perplexity(b["val"]), "test_ppl": perplexity(b["test"]),
+               **({"k": m.add_k} if s == "add_k" else {}),
+               **({"discounts": m.discounts} if s == "kneser_ney" else {}),
+               "fit_seconds_all_orders": fit_s, "orders": per_order}
+    return summary, m
+
+
+def mle_zero_fractions(counts: NgramCounts, ranks: dict, vocab: Vocab) -> dict:
+    """The lecture's unsmoothed model at every order: how often it gives probability 0 on
+    each split (it cannot be scored)."""
+    N = counts.max_order
+    mle = {}
+    for o in range(1, N + 1):
+        m = NgramModel(counts, o, "mle", vocab)
+        mle[str(o)] = {f"{split}_zero_prob_fraction":
+                       float(np.mean(m.probs_from_ranks(ranks[split], N) == 0))
+                       for split in SPLITS}
+    return mle
+
+
+def write_orders_tsv(path: str | Path, rows: list[dict], smoothings: list[str]) -> None:
+    """Val bpc per order (one column per smoothing), for `dvc plots`."""
+    lines = ["\t".join(["order", *smoothings])]
+    for r in rows:
+        lines.append("\t".join([str(r["order"])] + [f"{r[s]:.6f}" for s in smoothings]))
+    write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,105 @@
+"""The params files: `params.yaml` (what people tune) and `corpora.yaml` (where the text
+comes from), validated whole before any work starts.
+
+    params = load_params()                  # params.yaml + corpora.yaml beside it
+    params.train.common.steps, params.train.models["lstm"].hidden_size, params.corpus("latex")
+
+Every section is a typed dataclass (charlm.params.sections); a wrong key, type or value
+is a `ParamsError` with one line naming the key path (charlm.params.convert).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ParamsError
+from .convert import did_you_mean, fail, from_dict, positive
+from .sections import (OVERRIDABLE, CorpusSpec, EvaluateParams, ModelShape, ModelSpec,
+                       NgramParams, PrepareParams, RunParams, SampleParams, Source, SplitParams,
+                       TrainCommon, TrainParams)
+
+DEFAULT_PARAMS = Path("params.yaml")
+CORPORA_FILE = "corpora.yaml"        # read from the params file's folder
+
+__all__ = ["Params", "load_params", "parse_params", "from_dict", "positive", "ParamsError",
+           "CorpusSpec", "EvaluateParams", "ModelShape", "ModelSpec", "NgramParams",
+           "PrepareParams", "RunParams", "SampleParams", "Source", "SplitParams", "TrainCommon",
+           "TrainParams", "OVERRIDABLE", "DEFAULT_PARAMS", "CORPORA_FILE"]
+
+
+@dataclass
+class Params:
+    corpora: dict[str, CorpusSpec]
+    run: RunParams
+    prepare: PrepareParams = field(default_factory=PrepareParams)
+    ngram: NgramParams = field(default_factory=NgramParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+
+    def corpus(self, name: str) -> CorpusSpec:
+        if name not in self.corpora:
+            fail("corpus", f"unknown corpus {name!r}{did_you_mean(name, self.corpora)}; "
+                 f"known: {', '.join(self.corpora)}")
+        return self.corpora[name]
+
+    def check(self, where: str) -> None:
+        if not self.run.corpora:
+            fail("run.corpora", "must list at least one corpus")
+        for i, name in enumerate(self.run.corpora):
+            if name not in self.corpora:
+                fail(f"run.corpora[{i}]", f"unknown corpus {name!r}"
+                     + did_you_mean(name, self.corpora))
+        for i, name in enumerate(self.run.models):
+            if name not in self.train.models:
+                defined = ", ".join(self.train.models) or "none"
+                fail(f"run.models[{i}]", f"unknown model {name!r}"
+                     + did_you_mean(name, self.train.models) + f"; train.models defines: {defined}")
+
+
+def parse_params(raw: Any) -> Params:
+    if not isinstance(raw, dict):
+        fail("params", "the file must be a mapping of sections")
+    for key in ("corpora", "run"):
+        if key not in raw:
+            fail(key, "missing required section")
+    return from_dict(Params, raw)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found (run from the repository root)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: invalid YAML{at}: {getattr(e, 'problem', e)}") from None
+
+
+def _with_corpora(raw: Any, corpora_path: Path) -> Any:
+    """The params mapping with `corpora` from corpora.yaml (a name in both is an error)."""
+    if not isinstance(raw, dict) or not corpora_path.is_file():
+        return raw
+    extra = _read_yaml(corpora_path)
+    if not isinstance(extra, dict) or not isinstance(extra.get("corpora"), dict):
+        fail(str(corpora_path), "must hold a mapping `corpora: {name: {...}}`")
+    inline = raw.get("corpora") or {}
+    if not isinstance(inline, dict):
+        fail("corpora", f"must be a mapping, got {type(inline).__name__}")
+    for name in extra["corpora"]:
+        if name in inline:
+            fail(f"corpora.{name}", f"defined both in the params file and in {corpora_path}")
+    return {**raw, "corpora": {**extra["corpora"], **inline}}
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """params.yaml (or `path`), plus the corpora of corpora.yaml in the same folder."""
+    path = Path(path)
+    raw = _with_corpora(_read_yaml(path), path.parent / CORPORA_FILE)
+    return parse_params(raw)

@@ -1,0 +1,248 @@
+"""The typed sections of `params.yaml` (and `corpora.yaml`), each key declared once.
+
+Defaults equal the committed params.yaml (tests/test_params.py asserts it), so a key
+deleted from the file does not silently change a run. Range rules live in each
+section's `check(where)`, one place per rule.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field, fields
+from typing import Literal, Optional
+
+from .convert import fail, positive
+
+Arch = Literal["rnn", "lstm", "gru"]
+Smoothing = Literal["kneser_ney", "witten_bell", "add_k"]
+
+
+# --------------------------------------------------------------------------- corpora
+
+@dataclass
+class Source:
+    url: str        # absolute, or relative to the corpus's base_url
+    sha256: str     # of the file as downloaded (before unpacking)
+
+    def check(self, where: str) -> None:
+        s = self.sha256.lower()
+        if len(s) != 64 or any(c not in "0123456789abcdef" for c in s):
+            fail(f"{where}.sha256", f"must be 64 hex digits, got {self.sha256!r}")
+        self.sha256 = s
+
+
+@dataclass
+class CorpusSpec:
+    sources: list[Source]
+    base_url: Optional[str] = None
+    unpack: Literal["plain", "bz2", "gz", "zip"] = "plain"
+    member: Optional[str] = None          # zip member to extract (unpack: zip)
+    encoding: str = "utf-8"
+    max_chars: Optional[int] = None       # keep only the first N chars of the corpus (null: all)
+    description: str = ""
+
+    def check(self, where: str) -> None:
+        if not self.sources:
+            fail(f"{where}.sources", "must list at least one source")
+        if self.unpack == "zip" and not self.member:
+            fail(f"{where}.member", "required when unpack is 'zip'")
+        positive(where, "max_chars", self.max_chars)
+        try:
+            codecs.lookup(self.encoding)
+        except (LookupError, ValueError):    # ValueError: e.g. a NUL in the name
+            fail(f"{where}.encoding", f"unknown encoding {self.encoding!r}")
+
+    def urls(self) -> list[str]:
+        base = self.base_url or ""
+        if base and not base.endswith("/"):
+            base += "/"
+        return [s.url if "://" in s.url else base + s.url for s in self.sources]
+
+
+# --------------------------------------------------------------------------- run, prepare
+
+@dataclass
+class RunParams:
+    corpora: list[str]                    # corpora the pipeline runs on (keys of `corpora`)
+    models: list[str] = field(default_factory=lambda: ["rnn", "rnn3", "lstm", "gru"])
+
+
+@dataclass
+class SplitParams:
+    train: float = 0.9
+    val: float = 0.05
+    test: float = 0.05
+
+    def check(self, where: str) -> None:
+        for name in ("train", "val", "test"):
+            positive(where, name, getattr(self, name))
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-9:
+            fail(where, f"train + val + test must sum to 1, got {total:g}")
+
+
+@dataclass
+class PrepareParams:
+    split: SplitParams = field(default_factory=SplitParams)
+
+
+# --------------------------------------------------------------------------- models
+
+@dataclass(kw_only=True)
+class ModelShape:
+    """What a neural model is: charlm.models.ModelConfig adds the vocabulary size."""
+    arch: Arch
+    hidden_size: int                      # units per layer
+    num_layers: int = 1
+    dropout: float = 0.1                  # on the top output and between stacked layers
+    embedding_dim: int = 64               # replaces the one-hot input (same function)
+
+    def check(self, where: str) -> None:
+        for name in ("hidden_size", "num_layers", "embedding_dim"):
+            positive(where, name, getattr(self, name))
+        if not 0.0 <= self.dropout < 1.0:
+            fail(f"{where}.dropout", f"must be in [0, 1), got {self.dropout}")
+
+    def shape(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(ModelShape)}
+
+
+# Keys of TrainCommon a model may override in its own entry.
+OVERRIDABLE = ("steps", "lr", "warmup_steps", "min_lr", "batch_size", "seq_len")
+
+
+@dataclass(kw_only=True)
+class ModelSpec(ModelShape):
+    """One entry of `train.models`: its shape and any overrides of `train.common`."""
+    steps: Optional[int] = None
+    lr: Optional[float] = None
+    warmup_steps: Optional[int] = None
+    min_lr: Optional[float] = None
+    batch_size: Optional[int] = None
+    seq_len: Optional[int] = None
+
+    def check(self, where: str) -> None:
+        super().check(where)
+        for name in ("steps", "lr", "batch_size", "seq_len"):
+            positive(where, name, getattr(self, name))
+        for name in ("warmup_steps", "min_lr"):
+            positive(where, name, getattr(self, name), zero_ok=True)
+
+    def overrides(self) -> dict:
+        return {k: getattr(self, k) for k in OVERRIDABLE if getattr(self, k) is not None}
+
+
+# --------------------------------------------------------------------------- train
+
+def _setting(default, help_: str, resumable: bool = False):
+    """A TrainCommon field; `resumable`: changing it does not change what training computes
+    (a checkpoint made under another value may be resumed)."""
+    return field(default=default, metadata={"help": help_, "resumable": resumable})
+
+
+@dataclass
+class TrainCommon:
+    """`train.common`: every model's settings unless its `train.models` entry overrides them."""
+    seed: int = _setting(1337, "seed of weights, dropout and data order")
+    steps: int = _setting(300, "optimiser steps (fixed: reproducible, not a time budget)")
+    batch_size: int = _setting(32, "parallel contiguous streams; chars/step = batch x seq")
+    seq_len: int = _setting(64, "chars per stream per step (truncated BPTT length)")
+    lr: float = _setting(0.003, "peak learning rate (AdamW)")
+    warmup_steps: int = _setting(0, "linear warm-up steps, then cosine decay to min_lr")
+    min_lr: float = _setting(0.003, "learning rate at the last step (= lr: constant)")
+    weight_decay: float = _setting(0.0, "AdamW decoupled decay (0: plain Adam)")
+    grad_clip: float = _setting(1.0, "max global gradient norm (0: off)")
+    eval_every: int = _setting(75, "steps between val-bpc evaluations (and at the end)")
+    eval_streams: int = _setting(16, "val scored as K contiguous streams (1: exact)")
+    eval_overlap: int = _setting(512, "chars of warm-up history per extra val stream")
+    checkpoint_every: int = _setting(100, "steps between checkpoints", resumable=True)
+    log_every: int = _setting(10, "steps between train-loss logs", resumable=True)
+    device: Literal["auto", "cpu", "cuda"] = _setting("auto", "auto: CUDA if present", True)
+    amp: Literal["auto", "bf16", "off"] = _setting("auto", "bf16 autocast: auto = CUDA only")
+    compile: bool = _setting(False, "torch.compile the model", resumable=True)
+    grad_accum: int = _setting(1, "micro-batches per step (splits the streams)")
+    nproc: int = _setting(1, "processes; > 1 runs the stage under torchrun (DDP)", True)
+    threads: int = _setting(0, "torch CPU threads (0: torch's default)", resumable=True)
+
+    def check(self, where: str) -> None:
+        for name in ("steps", "batch_size", "seq_len", "lr", "eval_every", "eval_streams",
+                     "checkpoint_every", "log_every", "grad_accum", "nproc"):
+            positive(where, name, getattr(self, name))
+        for name in ("warmup_steps", "min_lr", "weight_decay", "grad_clip", "eval_overlap",
+                     "threads"):
+            positive(where, name, getattr(self, name), zero_ok=True)
+        if self.min_lr > self.lr:
+            fail(f"{where}.min_lr", f"must be <= lr ({self.lr}), got {self.min_lr}")
+        if self.batch_size % (self.grad_accum * self.nproc):
+            fail(f"{where}.batch_size", self.divisibility(self.batch_size))
+
+    def divisibility(self, batch_size: int) -> str:
+        by = (f"grad_accum {self.grad_accum}" if self.nproc == 1 else
+              f"nproc x grad_accum ({self.nproc} x {self.grad_accum})")
+        return f"{batch_size} is not divisible by {by}"
+
+
+@dataclass
+class TrainParams:
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    common: TrainCommon = field(default_factory=TrainCommon)
+
+    def check(self, where: str) -> None:
+        for name, spec in self.models.items():
+            lr = spec.lr if spec.lr is not None else self.common.lr
+            if spec.min_lr is not None and spec.min_lr > lr:
+                fail(f"{where}.models.{name}.min_lr",
+                     f"must be <= the model's lr ({lr}), got {spec.min_lr}")
+            bs = spec.batch_size or self.common.batch_size
+            if bs % (self.common.grad_accum * self.common.nproc):
+                fail(f"{where}.models.{name}.batch_size", self.common.divisibility(bs))
+
+
+# --------------------------------------------------------------------------- ngram
+
+@dataclass
+class NgramParams:
+    max_order: int = 10                   # orders 1..max_order are fitted (order = history length)
+    smoothings: list[Smoothing] = field(
+        default_factory=lambda: ["kneser_ney", "witten_bell", "add_k"])
+    add_k: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])   # k values tried on val
+    chosen: Smoothing = "kneser_ney"                                        # the saved model
+    sample_orders: list[int] = field(default_factory=lambda: [4, 10])      # mle samples
+    sample_length: int = 500
+    seed: int = 1234
+
+    def check(self, where: str) -> None:
+        if not 1 <= self.max_order <= 32:
+            fail(f"{where}.max_order", f"must be in 1..32, got {self.max_order}")
+        if not self.smoothings:
+            fail(f"{where}.smoothings", "must list at least one smoothing")
+        if self.chosen not in self.smoothings:
+            fail(f"{where}.chosen", f"{self.chosen!r} is not in smoothings")
+        if "add_k" in self.smoothings and not self.add_k:
+            fail(f"{where}.add_k", "must list at least one k when add_k is fitted")
+        for i, k in enumerate(self.add_k):
+            positive(where, f"add_k[{i}]", k)
+        for i, o in enumerate(self.sample_orders):
+            if not 1 <= o <= self.max_order:
+                fail(f"{where}.sample_orders[{i}]",
+                     f"must be in 1..max_order ({self.max_order}), got {o}")
+        positive(where, "sample_length", self.sample_length, zero_ok=True)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+@dataclass
+class SampleParams:
+    chars: int = 1000                     # length of each neural model's sample
+    prime: str = "\n"                     # warms the state before sampling
+    temperature: float = 0.8
+    seed: int = 1337
+
+    def check(self, where: str) -> None:
+        positive(where, "chars", self.chars)
+        positive(where, "temperature", self.temperature)
+
+
+@dataclass
+class EvaluateParams:
+    sample: SampleParams = field(default_factory=SampleParams)
