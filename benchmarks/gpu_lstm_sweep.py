@@ -108,7 +108,7 @@ def markdown(lines: list[dict], command: str = "") -> str:
     """The sweep's JSON lines as a table ranked by best VAL bpc (test beside, not used),
     with what val alone picks and how the rounds were chosen."""
     metas, rows = rounds(lines)
-    ranked = sorted(rows, key=lambda r: (r["best_val_bpc"], r["test_bpc"]))
+    ranked = sorted(rows, key=lambda r: r["best_val_bpc"])     # stable: ties keep run order
     m = metas[0] if metas else {}
     base = ", ".join(f"{k} {v}" for k, v in m.get("base", BASE).items())
     out = []

@@ -176,3 +176,17 @@ def test_every_documented_override_applies_on_its_own(tmp_path):
     with pytest.raises(InvalidArgumentError) as e:              # why the `++` is needed
         _apply(tmp_path, ["train.models.lstm.seq_len=100"])
     assert "Could not override" in str(e.value.__cause__)
+
+
+def test_a_new_variant_is_defined_and_run_from_the_command_line(tmp_path):
+    """A model name params.yaml does not define, added and selected with DVC's own overrides."""
+    from charlm.train import resolve
+    params = _apply(tmp_path, ["run.corpora=[tinyshakespeare]", "run.models=[gru_tiny]",
+                               "++train.models.gru_tiny={arch: gru, hidden_size: 32, "
+                               "num_layers: 1, steps: 20}"])
+    assert params.run.models == ["gru_tiny"]
+    spec, run = resolve(params.train, "gru_tiny")
+    assert (spec.arch, spec.hidden_size, spec.num_layers, run.steps) == ("gru", 32, 1, 20)
+    from charlm.errors import ParamsError
+    with pytest.raises(ParamsError, match=r"run.models\[0\]: unknown model 'gru_tiny'"):
+        _apply(tmp_path, ["run.models=[gru_tiny]"])

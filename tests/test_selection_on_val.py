@@ -1,0 +1,66 @@
+"""Choices are made on val: corrupting every test number changes no choice of the
+benchmark scripts that pick the default schedules and rank the LSTM sweep (the n-gram's
+order and smoothing: tests/test_ngram_cli.py; the report's best RNN: test_evaluate_report)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import random
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _corrupt(obj, rng: random.Random):
+    """Every test number replaced so that test ranks things in the reverse order of val
+    (20 - val beside a val number, noise elsewhere): a choice that reads test flips."""
+    if isinstance(obj, dict):
+        val = obj.get("val_bpc", obj.get("best_val_bpc"))
+        return {k: ((20.0 - val if isinstance(val, float) else rng.uniform(0.5, 9.0))
+                    if "test" in k and isinstance(v, float) else _corrupt(v, rng))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_corrupt(v, rng) for v in obj]
+    return obj
+
+
+def test_schedule_choice_ignores_test(monkeypatch):
+    sc = _module("schedule_choice")
+    real = sc.git_show
+    rng = random.Random(0)
+
+    def corrupted(rev, path):
+        text = real(rev, path)
+        if path.endswith("summary.json"):
+            return json.dumps(_corrupt(json.loads(text), rng))
+        return text
+
+    honest = sc.choose("d65f104~1", "d65f104", None)[1]
+    monkeypatch.setattr(sc, "git_show", corrupted)
+    noisy = sc.choose("d65f104~1", "d65f104", None)[1]
+    pick = lambda rows: [(r["model"], r.get("choice"), [p.get("val_prefers") for p in r["per_corpus"]])
+                         for r in rows]
+    assert pick(honest) == pick(noisy)
+    assert [r["mean"]["new_test"] for r in honest] != [r["mean"]["new_test"] for r in noisy]
+
+
+def test_sweep_ranking_and_pick_ignore_test():
+    sw = _module("gpu_lstm_sweep")
+    lines = [json.loads(x) for x in
+             (ROOT / "benchmarks/results/gpu_lstm_sweep.jsonl").read_text().splitlines() if x.strip()]
+    noisy = _corrupt(copy.deepcopy(lines), random.Random(1))
+    ranks = lambda md: re.findall(r"^\| \d+ \| (\d+) \| ([^|]*) \|", md, re.M)
+    pick = lambda md: re.search(r"Val alone picks \*\*(.*?)\*\*", md).group(1)
+    a, b = sw.markdown(lines), sw.markdown(noisy)
+    assert ranks(a) == ranks(b) and len(ranks(a)) >= 20
+    assert pick(a) == pick(b)
