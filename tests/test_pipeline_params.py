@@ -171,6 +171,8 @@ def test_every_documented_override_applies_on_its_own(tmp_path):
     for o in sorted(set(found)):
         if o in ("train.common.nproc=N", "section.key=value"):      # placeholders in prose
             continue
+        if o == "run.models=[gru_tiny]":            # valid with its command's ++ definition only
+            continue
         _apply(tmp_path, [o])
     from dvc.exceptions import InvalidArgumentError
     with pytest.raises(InvalidArgumentError) as e:              # why the `++` is needed
