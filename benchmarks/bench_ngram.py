@@ -125,9 +125,13 @@ def main() -> None:
                           "kneser_ney_test_bpc_under_2.30":
                               res["kneser_ney_quality"]["test_bpc"] < 2.30}
     out = Path(args.out)
-    write_json(out.with_suffix(".json"), res)
     q = res["kneser_ney_quality"]
-    md = [f"# n-gram benchmark ({args.corpus}, train {n:,} chars)", "",
+    cmd = "flock /tmp/charlm-heavy.lock python benchmarks/bench_ngram.py" + (
+        f" --corpus {args.corpus}" if args.corpus != "tinyshakespeare" else "") + (
+        f" --repeats {R}" if R != 5 else "")
+    res["command"] = cmd
+    write_json(out.with_suffix(".json"), res)
+    md = [f"Made by `{cmd}`.", "", f"# n-gram benchmark ({args.corpus}, train {n:,} chars)", "",
           f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, "
           f"Python {res['machine']['python']}, numpy {res['machine']['numpy']}. "
           f"Best of {R} runs each.", "",
