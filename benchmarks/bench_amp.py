@@ -44,20 +44,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from charlm.models import CharRNN, ModelConfig, detach_state, log2prob_sequence  # noqa: E402
-
-ADAM_BETAS = (0.9, 0.99)          # the trainer's
+from charlm.train_state import ADAM_BETAS  # noqa: E402   (the trainer's)
+from sysinfo import cpu_flags, cpu_name  # noqa: E402
 
 
 def machine() -> dict:
-    cpu, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("", platform.processor()):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    cpu, flags = cpu_name(), cpu_flags()
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()

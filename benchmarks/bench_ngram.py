@@ -28,6 +28,7 @@ from charlm.prepare import load_split  # noqa: E402
 from charlm.scoring import bpc  # noqa: E402
 from charlm.vocab import Vocab  # noqa: E402
 from lecture_ngram import train_char_lm_text  # noqa: E402
+from sysinfo import cpu_name  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> tuple[float, float, object]:
@@ -37,16 +38,6 @@ def best_of(fn, repeats: int) -> tuple[float, float, object]:
         out = fn()
         times.append(time.perf_counter() - t0)
     return min(times), statistics.median(times), out
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -76,6 +76,7 @@ class Progress:
         self.mode, self.desc, self.steps, self.start = mode, desc, steps, start
         self.chars_per_step, self.write = chars_per_step, write
         self.every = max(1, steps // 10)
+        self.logged = start               # the step of the last train() call
         self.t0 = time.perf_counter()
         self.bar = None
         if mode == "bar":
@@ -87,18 +88,15 @@ class Progress:
         """After a logged step: the bar's postfix, or a line every ~10 % of the run."""
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{loss:.3f}", chars_s=f"{chars_per_s:,.0f}", refresh=False)
-        elif self.mode == "lines" and (done % self.every < self._last_gap(done) or done == self.steps):
+        elif self.mode == "lines" and (done % self.every < done - self.logged or done == self.steps):
+            # a line when a multiple of `every` lies in (last logged step, done]
             elapsed = time.perf_counter() - self.t0
             rate = (done - self.start) / max(elapsed, 1e-9)
             eta = (self.steps - done) / max(rate, 1e-9)
             self.write(f"{self.desc}: step {done}/{self.steps} ({100 * done // self.steps}%), "
                        f"{done * self.chars_per_step:,} chars, train loss {loss:.4f}, "
                        f"{chars_per_s:,.0f} chars/s, elapsed {_clock(elapsed)}, ETA {_clock(eta)}")
-        self._logged = done
-
-    def _last_gap(self, done: int) -> int:
-        """Steps since the last train() call: a line is due if a multiple of `every` was crossed."""
-        return done - getattr(self, "_logged", self.start)
+        self.logged = done
 
     def val(self, done: int, bpc: float, best: float, best_step: int) -> None:
         if self.mode != "off":
