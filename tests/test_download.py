@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import bz2
 import io
+import re
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from charlm import download
 from charlm.download import (FetchConfig, build_corpus, decode, fetch, mirror_candidates,
                              parse_mirrors, unpack)
 from charlm.errors import CorpusError, DownloadError
@@ -63,7 +66,8 @@ def test_parse_mirrors_keeps_urls_and_ports():
 
 def test_404_is_a_clear_error_and_leaves_nothing(server, tmp_path):
     url = server.base + "/missing.txt"
-    with pytest.raises(DownloadError, match=r"could not fetch .*missing.txt.*404"):
+    with pytest.raises(DownloadError, match=r"^download missing.txt: no candidate gave the "
+                       r"expected file .*/missing.txt: not found \(HTTP 404\)$"):
         fetch(url, sha256(TEXT), tmp_path / "out", mirrors=[], cfg=FAST)
     assert list(tmp_path.iterdir()) == []
 
@@ -112,6 +116,57 @@ def test_no_network_no_mirror(tmp_path):
     # a closed local port: connection refused, retried, then a clear error with a hint
     with pytest.raises(DownloadError, match="no mirror set"):
         fetch("http://127.0.0.1:9/x.txt", sha256(TEXT), tmp_path / "out", mirrors=[], cfg=FAST)
+
+
+# --------------------------------------------------------------------------- progress
+
+BIG = bytes(range(256)) * (10_500_000 // 256)       # 10.5 MB: over the 10 MB threshold
+LINE = re.compile(r"^download (\S+): (\d+\.\d)/(\d+\.\d) MB \((\d+)%\), \d+\.\d MB/s, "
+                  r"ETA \d+:\d\d$")
+
+
+def test_big_download_prints_progress_lines_without_a_tty(server, tmp_path, capsys):
+    assert len(BIG) > download.PROGRESS_MIN_BYTES == 10_000_000
+    url = server.serve("/big.bin", BIG)
+    dest = fetch(url, sha256(BIG), tmp_path / "big", mirrors=[], cfg=FAST)
+    assert dest.read_bytes() == BIG
+    lines = capsys.readouterr().err.splitlines()
+    assert 5 <= len(lines) <= 11, lines                   # about one per 10 %, never more
+    parsed = [LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    assert {m.group(1) for m in parsed} == {url}
+    assert {m.group(3) for m in parsed} == {f"{len(BIG) / 1e6:.1f}"}
+    percents = [int(m.group(4)) for m in parsed]
+    assert percents == sorted(set(percents)) and percents[-1] == 100
+    assert all(b - a >= 9 for a, b in zip(percents, percents[1:])), percents
+
+
+def test_small_download_prints_no_progress(server, tmp_path, capsys):
+    url = server.serve("/small.bin", BIG[:1_000_000])
+    fetch(url, sha256(BIG[:1_000_000]), tmp_path / "small", mirrors=[], cfg=FAST)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_on_a_tty_and_lines_when_the_size_is_unknown(tmp_path, monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.setattr(download, "PROGRESS_MIN_BYTES", 100_000)
+    mirror = tmp_path / "m"
+    (mirror / "h.org").mkdir(parents=True)
+    (mirror / "h.org" / "f.bin").write_bytes(BIG[:300_000])
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    fetch("http://h.org/f.bin", sha256(BIG[:300_000]), tmp_path / "out", mirrors=[str(mirror)],
+          cfg=FAST)
+    assert "f.bin: 100%|" in tty.getvalue() and "download " not in tty.getvalue()
+    out = io.StringIO()                                   # no tty, no known size: every 100 kB
+    monkeypatch.setattr(sys, "stderr", out)
+    p = download._Progress("http://h.org/g.bin", None)
+    for _ in range(10):
+        p.update(30_000)
+    assert [line.split(",")[0] for line in out.getvalue().splitlines()] == [
+        f"download http://h.org/g.bin: 0.{i} MB" for i in (1, 2, 3)]
 
 
 def _zip_bytes(members: dict[str, bytes]) -> bytes:
