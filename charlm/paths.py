@@ -55,6 +55,11 @@ def summary_in(model_dir: Path) -> Path:
     return Path(model_dir) / "summary.json"
 
 
+def timing_in(model_dir: Path) -> Path:
+    """Training seconds and chars/s (untracked: git-ignored, not a DVC output)."""
+    return Path(model_dir) / "timing.json"
+
+
 def train_summary(corpus: str, model: str) -> Path:
     return summary_in(model_dir(corpus, model))
 
@@ -90,3 +95,23 @@ def surprise_data(corpus: str, model: str) -> Path:
 
 def summary_file() -> Path:
     return METRICS / "summary.json"
+
+
+PLOTS = Path("plots")
+TIMINGS = Path("timings")
+
+
+def val_bpc_plot(corpus: str) -> Path:
+    """`dvc plots` data: val bpc vs training chars, a series per model."""
+    return PLOTS / "val_bpc" / f"{corpus}.tsv"
+
+
+def ngram_orders_plot() -> Path:
+    """`dvc plots` data: the n-gram's val bpc vs order, a series per corpus."""
+    return PLOTS / "ngram_orders.tsv"
+
+
+def timings(stage: str, corpus: str, model: str | None = None) -> Path:
+    """Seconds and chars/s of the last run of a stage: neither tracked by git nor a DVC
+    output, so a rerun with identical results changes no tracked file."""
+    return TIMINGS / stage / (f"{corpus}/{model}.json" if model else f"{corpus}.json")

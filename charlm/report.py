@@ -26,21 +26,32 @@ SAMPLE_CHARS = 400
 
 # --------------------------------------------------------------------------- data
 
-def collect(corpora: list[str], models: list[str]) -> dict:
-    """corpus -> model -> metrics dict, for every (corpus, model) that was evaluated."""
+# What people compare, per corpus and model (the declared metrics: keep them few).
+SUMMARY_KEYS = ("test_bpc", "val_bpc", "test_ppl", "params", "train_chars")
+
+
+def collect(models: dict[str, list[str]]) -> dict:
+    """corpus -> model -> metrics dict, for each corpus's models (`models`: corpus -> names)."""
     out: dict = {}
-    for c in corpora:
-        for m in models:
+    for c, names in models.items():
+        for m in names:
             f = paths.metrics_file(c, m)
             if not f.exists():
-                raise CharlmError(f"{f}: missing (run the evaluate stage for {c}/{m})")
+                stage = f"evaluate_ngram@{c}" if m == "ngram" else f"evaluate@{c}-{m}"
+                raise CharlmError(f"{f}: missing (run `dvc repro {stage}`)")
             out.setdefault(c, {})[m] = read_json(f)
     return out
 
 
 def summary(results: dict) -> dict:
-    keys = ("test_bpc", "val_bpc", "test_ppl", "params", "train_seconds")
-    return {c: {m: {k: r[k] for k in keys} for m, r in ms.items()} for c, ms in results.items()}
+    return {c: {m: {k: r[k] for k in SUMMARY_KEYS} for m, r in ms.items()}
+            for c, ms in results.items()}
+
+
+def best_neural(ms: dict) -> str | None:
+    """The neural model with the lowest val bpc (chosen on val, never on test)."""
+    neural = {m: r for m, r in ms.items() if m != "ngram"}
+    return min(neural, key=lambda k: neural[k]["val_bpc"]) if neural else None
 
 
 def read_tsv(path: Path) -> list[dict]:
@@ -48,7 +59,7 @@ def read_tsv(path: Path) -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def learning_curve(corpus: str, model: str, result: dict) -> list[tuple[float, float]] | None:
+def learning_curve(corpus: str, model: str, result: dict) -> list[tuple[int, float]] | None:
     """(training chars, val bpc) points from DVCLive's log, or None if absent."""
     f = paths.val_curve(corpus, model)
     if not f.exists():
@@ -57,8 +68,31 @@ def learning_curve(corpus: str, model: str, result: dict) -> list[tuple[float, f
     if not rows:
         return None
     value_col = [k for k in rows[0] if k not in ("step", "timestamp")][0]
-    per_step = result["train_chars"] / max(1, result["steps"])
-    return [(float(r["step"]) * per_step, float(r[value_col])) for r in rows]
+    per_step = result["train_chars"] // max(1, result["steps"])
+    return [(int(r["step"]) * per_step, float(r[value_col])) for r in rows]
+
+
+# --------------------------------------------------------------------------- dvc plots
+
+def write_plot_data(results: dict) -> None:
+    """plots/val_bpc/<corpus>.tsv (val bpc vs training chars, a series per model) and
+    plots/ngram_orders.tsv (the chosen smoothing's val bpc vs order, a series per corpus)."""
+    for corpus, ms in results.items():
+        rows = [(m, chars, bpc) for m in ms if m != "ngram"
+                for chars, bpc in (learning_curve(corpus, m, ms[m]) or [])]
+        _write_tsv(paths.val_bpc_plot(corpus), ("series", "chars", "val_bpc"), rows)
+    rows = []
+    for corpus, ms in results.items():
+        f = paths.ngram_orders_tsv(corpus)
+        if "ngram" in ms and f.exists():
+            col = ms["ngram"].get("smoothing", "kneser_ney")
+            rows += [(corpus, int(r["order"]), float(r[col])) for r in read_tsv(f) if r.get(col)]
+    _write_tsv(paths.ngram_orders_plot(), ("series", "order", "val_bpc"), rows)
+
+
+def _write_tsv(path: Path, header: tuple, rows: list[tuple]) -> None:
+    lines = ["\t".join(header)] + ["\t".join(map(str, r)) for r in rows]
+    write_text(path, "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- charts
@@ -183,23 +217,57 @@ def _fmt_int(n: float) -> str:
 
 def corpus_table(ms: dict) -> str:
     best = min(r["test_bpc"] for r in ms.values())
-    lines = ["| model | test bpc | val bpc | test perplexity | params | train chars | train s | eval chars/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | test bpc | val bpc | test perplexity | params | train chars |",
+             "|---|---:|---:|---:|---:|---:|"]
     for m, r in sorted(ms.items(), key=lambda kv: kv[1]["test_bpc"]):
         b = "**" if r["test_bpc"] == best else ""
         lines.append(f"| {b}{m}{b} | {b}{r['test_bpc']:.3f}{b} | {r['val_bpc']:.3f} | "
-                     f"{r['test_ppl']:.2f} | {_fmt_int(r['params'])} | {_fmt_int(r['train_chars'])} | "
-                     f"{r['train_seconds']:.1f} | {_fmt_int(r['eval_chars_per_s'])} |")
+                     f"{r['test_ppl']:.2f} | {_fmt_int(r['params'])} | {_fmt_int(r['train_chars'])} |")
     return "\n".join(lines)
 
 
-def build_report(corpora: list[str], models: list[str]) -> dict:
-    """Write metrics/summary.json, report.md and report/*; return the summary."""
-    results = collect(corpora, models)
+def _fence(text: str) -> list[str]:
+    return ["```", text.replace("```", "`\u200b``"), "```"]
+
+
+def lead_sample(results: dict) -> list[str]:
+    """The report's opening: the first corpus's best model on val, and its sample."""
+    corpus = next(iter(results))
+    best = best_neural(results[corpus])
+    f = paths.sample_file(corpus, best) if best else None
+    if not f or not f.exists():
+        return []
+    r, ng = results[corpus][best], results[corpus].get("ngram")
+    vs = (f"; the n-gram: {ng['test_bpc']:.3f}" if ng else "")
+    return [f"**{corpus}, {best}** (the best neural model on val; test bpc "
+            f"{r['test_bpc']:.3f}{vs}) writes:", "",
+            *_fence(f.read_text(encoding="utf-8")[:SAMPLE_CHARS]), ""]
+
+
+def _surprise(corpus: str, ms: dict) -> list[str]:
+    """The surprise page: n-gram vs the best neural model on val."""
+    columns = {}
+    for m in ["ngram", best_neural(ms)]:
+        f = paths.surprise_data(corpus, m) if m else None
+        if m in ms and f.exists():
+            columns[f"{m} (test bpc {ms[m]['test_bpc']:.3f})"] = read_json(f)
+    if not columns:
+        return []
+    page = REPORT_DIR / f"surprise_{corpus}.html"
+    write_text(page, surprise_html(f"{corpus}: per-character surprise", columns))
+    return [f"Per-character surprise on a test passage, n-gram vs the best neural model on "
+            f"val: [{page}]({page})", ""]
+
+
+def build_report(models: dict[str, list[str]]) -> dict:
+    """Write metrics/summary.json, the plot data, report.md and report/*; return the summary.
+    `models`: corpus -> the models run on it (the n-gram first)."""
+    results = collect(models)
     summ = summary(results)
     write_json(paths.summary_file(), summ)
+    write_plot_data(results)
     REPORT_DIR.mkdir(exist_ok=True)
-    md = ["# charlm report", "",
+    md = ["# charlm report", "", *lead_sample(results),
           "Every model scored by the same routine on the same contiguous splits: "
           "bpc = total −log2 P(char | history) over the split / its chars, perplexity = 2^bpc. "
           "Generated by the `report` stage; numbers from `metrics/`.", ""]
@@ -210,23 +278,11 @@ def build_report(corpora: list[str], models: list[str]) -> dict:
             md += [f"![learning curves]({REPORT_DIR}/{corpus}_curves.png)", ""]
         if chart_ngram_orders(corpus, REPORT_DIR / f"{corpus}_ngram_orders.png"):
             md += [f"![n-gram val bpc vs order]({REPORT_DIR}/{corpus}_ngram_orders.png)", ""]
-        neural = {m: r for m, r in ms.items() if m != "ngram"}
-        columns = {}
-        for m in ["ngram"] + ([min(neural, key=lambda k: neural[k]["val_bpc"])] if neural else []):
-            f = paths.surprise_data(corpus, m)
-            if m in ms and f.exists():
-                columns[f"{m} (test bpc {ms[m]['test_bpc']:.3f})"] = read_json(f)
-        if columns:
-            page = REPORT_DIR / f"surprise_{corpus}.html"
-            write_text(page, surprise_html(f"{corpus}: per-character surprise", columns))
-            md += [f"Per-character surprise on a test passage, n-gram vs the best RNN on val: "
-                   f"[{page}]({page})", ""]
-        md += ["### Samples", ""]
+        md += _surprise(corpus, ms) + ["### Samples", ""]
         for m in ms:
             f = paths.sample_file(corpus, m)
             if f.exists():
-                text = f.read_text(encoding="utf-8")[:SAMPLE_CHARS]
-                md += [f"**{m}**", "", "```", text.replace("```", "`\u200b``"), "```", ""]
-    md += ["## Size and speed", "", f"![bpc vs params]({REPORT_DIR}/bpc_vs_params.png)", ""]
+                md += [f"**{m}**", "", *_fence(f.read_text(encoding="utf-8")[:SAMPLE_CHARS]), ""]
+    md += ["## Size", "", f"![bpc vs params]({REPORT_DIR}/bpc_vs_params.png)", ""]
     write_text(REPORT_MD, "\n".join(md))
     return summ

@@ -26,7 +26,7 @@ import contextlib
 import math
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -45,7 +45,7 @@ from .params import ModelSpec, TrainCommon, TrainParams
 from .prepare import load_split
 from .scoring import bpc
 from .train_log import Live, Progress
-from .train_state import TrainJob, TrainState, fingerprint, resume, save_checkpoint
+from .train_state import TrainJob, TrainState, fingerprint, resume, save_checkpoint, timing_of
 from .vocab import Vocab
 
 DIVERGED_FACTOR = 10.0       # loss > 10 x ln(vocab size) (the uniform model's) = diverged
@@ -65,16 +65,13 @@ class TrainResult:
 
 # --------------------------------------------------------------------------- config
 
-def resolve(tp: TrainParams, model_name: str) -> tuple[ModelSpec, TrainCommon]:
-    """The model's spec and train.common with its per-model overrides applied.
-
-    A common min_lr above the model's own lr is clamped to it (a constant schedule)."""
+def resolve(tp: TrainParams, model_name: str,
+            pair: dict | None = None) -> tuple[ModelSpec, TrainCommon]:
+    """The model's spec and train.common with its per-model (then per-pair) overrides."""
     if model_name not in tp.models:
         raise ParamsError(f"train.models: no entry for model {model_name!r}; "
                           f"defined: {', '.join(tp.models) or 'none'}")
-    spec = tp.models[model_name]
-    run = replace(tp.common, **spec.overrides())
-    return spec, replace(run, min_lr=min(run.min_lr, run.lr))
+    return tp.models[model_name], tp.effective(model_name, pair)
 
 
 def lr_at(step: int, run: TrainCommon) -> float:
@@ -158,13 +155,15 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
                 *, live_dir: str | Path | None = None, corpus: str = "",
                 progress: str | bool = "bar", log: Callable[[str], None] = print,
                 rank: int = 0, world_size: int = 1, write_outputs: bool = True,
-                fresh: bool = False, on_step: Optional[StepHook] = None) -> TrainResult:
+                fresh: bool = False, on_step: Optional[StepHook] = None,
+                pair: Optional[dict] = None) -> TrainResult:
     """Train (or resume) `model_name` on the prepared corpus; write its outputs to out_dir.
 
     out_dir gets model.safetensors + config.json (best-on-val weights), checkpoint/ and
     summary.json. progress: "bar" | "lines" | "off" (True/False: bar/off). fresh: move an
-    existing checkpoint aside first. on_step(done) may return a reason to stop (tests)."""
-    spec, run = resolve(tp, model_name)
+    existing checkpoint aside first. on_step(done) may return a reason to stop (tests).
+    pair: train.common keys set for this corpus only (run.pairs)."""
+    spec, run = resolve(tp, model_name, pair)
     if world_size > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         raise TrainingError(f"world_size {world_size} needs a process group: launch under torchrun "
                             "(train.nproc or `torchrun -m stages.train`) after charlm.distributed.init")
@@ -317,7 +316,7 @@ def _log_train(job: TrainJob, st: TrainState, live: Live, progress: Progress, me
                             f"{job.kept()}); lower train.lr")
     cps = meter.rate()
     live.log(st.step, **{"train/loss": loss_mean, "train/bpc": loss_mean / LN2,
-                         "lr": lr_at(st.step - 1, job.run), "chars_per_s": cps})
+                         "lr": lr_at(st.step - 1, job.run)})     # speed: progress and timing.json
     progress.train(st.step, loss_mean, cps)
     st.loss_sum, st.loss_n = 0.0, 0
     meter.restart()
@@ -335,7 +334,8 @@ def _validate(job: TrainJob, st: TrainState, val: np.ndarray, live: Live, progre
         raise TrainingError(f"{job.name}: val bpc is {v} at step {st.step} (diverged; "
                             f"{job.kept()}); lower train.lr")
     st.history.append({"step": st.step, "chars": st.step * run.batch_size * run.seq_len,
-                       "seconds": round(time.perf_counter() - t_start, 3), "val_bpc": v})
+                       "val_bpc": v})
+    st.eval_seconds.append(round(time.perf_counter() - t_start, 3))
     st.keep_if_best(v, st.step)
     live.log(st.step, **{"val/bpc": v})
     progress.val(st.step, v, st.best_val, st.best_step)
@@ -349,21 +349,24 @@ def _finish(job: TrainJob, st: TrainState, vocab: Vocab, live: Live, write_outpu
         raise CheckpointError(f"{job.ckpt_path}: finished checkpoint without best weights")
     st.model.load_state_dict({k: v.to(job.device) for k, v in st.best_weights.items()})
     st.model.eval()
-    summary = _summary(job, st)
+    summary, timing = _summary(job, st), timing_of(job, st)
     if write_outputs and job.is_main:
         save_trained(job.out_dir, st.model, vocab, extra={
             "model_name": job.name, "corpus": job.corpus, "best_val_bpc": st.best_val,
             "best_step": st.best_step, "steps": job.run.steps, "seed": job.run.seed})
         write_json(paths.summary_in(job.out_dir), summary)
+        write_json(paths.timing_in(job.out_dir), timing)
         live.log(job.run.steps, **{"best_val_bpc": st.best_val})
         live.end()
     job.log(f"{job.corpus}/{job.name}: best val bpc {st.best_val:.4f} at step {st.best_step}; "
-            f"{summary['chars_per_s']:,.0f} chars/s over {st.step_seconds:.1f} s on {job.device}")
-    return TrainResult(st.model, vocab, summary)
+            f"{timing['chars_per_s']:,.0f} chars/s over {st.step_seconds:.1f} s on {job.device}")
+    return TrainResult(st.model, vocab, {**summary, **timing})
 
 
 def _summary(job: TrainJob, st: TrainState) -> dict:
-    run, mcfg, secs = job.run, job.mcfg, max(st.step_seconds, 1e-9)
+    """What training made (summary.json): the same for the same params, seed and machine.
+    Seconds and chars/s vary run to run: they go to timing.json (timing_of)."""
+    run, mcfg = job.run, job.mcfg
     mem = memory_estimate(st.model, run.batch_size, run.seq_len)
     train_chars = run.steps * run.batch_size * run.seq_len
     return {
@@ -371,10 +374,7 @@ def _summary(job: TrainJob, st: TrainState) -> dict:
         "params": parameter_count(st.model), "weight_bytes": mem["weight_bytes"],
         "with_backward_bytes": mem["with_backward_bytes"],
         "steps": run.steps, "batch_size": run.batch_size, "seq_len": run.seq_len,
-        "train_chars": train_chars, "train_seconds": round(st.step_seconds, 3),
-        "chars_per_s": round(train_chars / secs, 1),
-        "overhead_seconds": round(st.overhead, 3),
-        "overhead_pct": round(100.0 * st.overhead / secs, 2),
+        "train_chars": train_chars,
         "best_val_bpc": st.best_val, "best_step": st.best_step,
         "final_val_bpc": st.history[-1]["val_bpc"] if st.history else None,
         "eval_streams": run.eval_streams, "device": str(job.device),

@@ -27,7 +27,7 @@ from . import checkpoint as ckpt, paths
 from .batcher import StreamBatcher
 from .distributed import DistInfo, barrier, gather_batch, shard_batch
 from .errors import CheckpointError, TrainingError
-from .fsutil import remove_stale_temps
+from .fsutil import read_json, remove_stale_temps, write_json
 from .models import CharRNN, ModelConfig, State
 from .params import TrainCommon
 
@@ -92,7 +92,8 @@ class TrainState:
     best_val: float = math.inf
     best_step: int = -1
     best_weights: Optional[dict] = None
-    history: list = field(default_factory=list)     # {step, chars, seconds, val_bpc}
+    history: list = field(default_factory=list)     # {step, chars, val_bpc}
+    eval_seconds: list = field(default_factory=list)   # seconds since start, per history entry
     step_seconds: float = 0.0       # time in steps (not evals)
     overhead: float = 0.0           # of it: data, schedule, clipping, logging
     loss_sum: float = 0.0           # train loss summed since the last log ...
@@ -142,6 +143,7 @@ def save_checkpoint(job: TrainJob, st: TrainState) -> None:
         if st.best_weights is not None:
             tensors.update(ckpt.prefixed("best.", st.best_weights))
         ckpt.save_checkpoint(job.ckpt_path, tensors, _meta(job, st, o_meta, r_meta))
+        write_json(paths.timing_in(job.out_dir), timing_of(job, st))
     barrier(job.info)      # no rank leaves (e.g. on a stop) before rank 0 has written it
 
 
@@ -154,8 +156,7 @@ def _meta(job: TrainJob, st: TrainState, o_meta: dict, r_meta: dict) -> dict:
             "schedule": {"kind": "warmup_cosine", "warmup_steps": run.warmup_steps,
                          "lr": run.lr, "min_lr": run.min_lr, "steps": run.steps},
             "optimizer": o_meta, "rng": r_meta, "best_val_bpc": st.best_val,
-            "best_step": st.best_step, "history": st.history, "step_seconds": st.step_seconds,
-            "overhead_seconds": st.overhead,
+            "best_step": st.best_step, "history": st.history,
             "loss_window": [float(st.loss_sum), st.loss_n]}   # the resumed run logs the same means
 
 
@@ -178,6 +179,31 @@ def _rank_rng_tensors(info: DistInfo, device) -> dict[str, torch.Tensor]:
         out["rng.ranks.cuda"] = gather_batch(torch.cuda.get_rng_state(device).to(device)[None],
                                              info, dim=0).cpu()
     return out
+
+
+# --------------------------------------------------------------------------- timing
+
+def timing_of(job: TrainJob, st: TrainState) -> dict:
+    """Seconds and speed so far (timing.json beside the checkpoint; neither a DVC output
+    nor tracked by git: they vary run to run, what training computes does not)."""
+    secs = max(st.step_seconds, 1e-9)
+    chars = st.step * job.run.batch_size * job.run.seq_len
+    return {"step": st.step, "train_seconds": round(st.step_seconds, 3),
+            "chars_per_s": round(chars / secs, 1), "overhead_seconds": round(st.overhead, 3),
+            "overhead_pct": round(100.0 * st.overhead / secs, 2),
+            "eval_at_seconds": st.eval_seconds}
+
+
+def _timing_from(job: TrainJob, st: TrainState) -> None:
+    """A resumed run's seconds so far, if timing.json was written at its checkpoint."""
+    f = paths.timing_in(job.out_dir)
+    try:
+        t = read_json(f) if f.is_file() else {}
+    except (ValueError, OSError):   # informative only: never block a resume on it
+        t = {}
+    if isinstance(t, dict) and t.get("step") == st.step:
+        st.step_seconds, st.overhead = t["train_seconds"], t["overhead_seconds"]
+        st.eval_seconds = list(t.get("eval_at_seconds", []))
 
 
 # --------------------------------------------------------------------------- resume
@@ -229,8 +255,8 @@ def _restore(job: TrainJob, st: TrainState, tensors: dict, meta: dict) -> None:
     ckpt.rng_from_flat(tensors, meta["rng"])
     _rank_rng_from(job, tensors, meta)
     st.step, st.best_val, st.best_step = meta["step"], meta["best_val_bpc"], meta["best_step"]
-    st.history, st.step_seconds = meta["history"], meta["step_seconds"]
-    st.overhead = meta.get("overhead_seconds", 0.0)
+    st.history = meta["history"]
+    _timing_from(job, st)
     loss_sum, loss_n = meta.get("loss_window", [0.0, 0])
     st.loss_sum, st.loss_n = float(loss_sum), int(loss_n)
     st.resumed = True

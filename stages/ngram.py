@@ -2,7 +2,8 @@
 
 Writes data/ngram/<corpus>/ (the chosen model: model.json + model.npz, samples/*.txt, and
 fit.json, the whole fit and selection record: val/test bpc per smoothing x order, counts,
-sizes, fit seconds) and metrics/ngram/<corpus>_orders.tsv (val bpc per order, a plot).
+sizes) and metrics/ngram/<corpus>_orders.tsv (val bpc per order, a plot); the fit's
+seconds go to timings/ngram/<corpus>.json (not tracked: they vary run to run).
 """
 
 import shutil
@@ -10,7 +11,7 @@ import shutil
 from charlm import paths
 from charlm.cli_util import run_main, stage_args
 from charlm.fsutil import write_json, write_text
-from charlm.ngram import fit_and_select, write_orders_tsv
+from charlm.ngram import fit_and_select, pop_timings, write_orders_tsv
 from charlm.prepare import load_split
 from charlm.vocab import Vocab
 
@@ -29,6 +30,7 @@ def main() -> None:
     record["model_file_bytes"] = sum(f.stat().st_size for f in out.glob("model.*"))
     for name, text in samples.items():
         write_text(paths.ngram_samples(args.corpus) / f"{name}.txt", text)
+    write_json(paths.timings("ngram", args.corpus), pop_timings(record))
     write_json(paths.ngram_fit_file(args.corpus), record)
     write_orders_tsv(paths.ngram_orders_tsv(args.corpus), rows, cfg.smoothings)
     print(f"{args.corpus}: saved {record['smoothing']} order {record['order']} "

@@ -17,7 +17,7 @@ import sys
 
 from charlm import distributed, paths
 from charlm.cli_util import run_main, stage_args
-from charlm.train import pick_device, train_model
+from charlm.train import pick_device, resolve, train_model
 
 
 def _options(ap: argparse.ArgumentParser) -> None:
@@ -41,16 +41,17 @@ def _stop_hook(rank: int):
 
 def main() -> None:
     args, params = stage_args(__doc__, "corpus", "model", add=_options)
-    common = params.train.common
-    if common.nproc > 1 and not distributed.under_torchrun():
+    pair = params.pair_overrides(args.corpus, args.model)
+    _, run = resolve(params.train, args.model, pair)       # this run's effective settings
+    if run.nproc > 1 and not distributed.under_torchrun():
         # nproc: N -> this same command re-runs itself as N torchrun workers (DDP)
-        argv = distributed.torchrun_argv(common.nproc, "stages.train", sys.argv[1:])
+        argv = distributed.torchrun_argv(run.nproc, "stages.train", sys.argv[1:])
         print("launching " + " ".join(argv[1:]), flush=True)
         os.execv(argv[0], argv)
     progress = args.progress
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "lines"
-    info = distributed.init(pick_device(common.device).type)
+    info = distributed.init(pick_device(run.device).type)
     try:
         result = train_model(paths.prepared(args.corpus), paths.model_dir(args.corpus, args.model),
                              params.train, args.model,
@@ -59,7 +60,7 @@ def main() -> None:
                              log=lambda m: print(m, flush=True), rank=info.rank,
                              world_size=info.world_size,
                              fresh=args.fresh or os.environ.get("CHARLM_FRESH", "") not in ("", "0"),
-                             on_step=_stop_hook(info.rank))
+                             on_step=_stop_hook(info.rank), pair=pair)
     finally:
         distributed.shutdown()
     if not info.is_main:

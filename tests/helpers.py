@@ -121,10 +121,17 @@ def copy_repo(dest: Path) -> Path:
         if (ROOT / f).exists():
             shutil.copy2(ROOT / f, dest / f)
     (dest / ".dvc").mkdir()
+    shutil.copytree(ROOT / ".dvc" / "plots", dest / ".dvc" / "plots")
     shutil.copy2(ROOT / ".dvc" / "config", dest / ".dvc" / "config")
     shutil.copy2(ROOT / ".dvc" / ".gitignore", dest / ".dvc" / ".gitignore")
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
+
+
+def set_params(repo: Path, overrides: list[str], file: str = "params.yaml") -> None:
+    """Apply `dvc exp run -S`-style overrides to a repo's params file (DVC's own code)."""
+    from dvc.utils.hydra import apply_overrides
+    apply_overrides(repo / file, overrides)
 
 
 def run_dvc(args: list[str], cwd: Path, env: dict | None = None, check: bool = True):

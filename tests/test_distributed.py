@@ -50,7 +50,7 @@ STAGE = [sys.executable, "-m", "stages.train", "tiny", MODEL, "--progress", "off
 def _raw_params(**train) -> dict:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["corpora"] = {"tiny": {"sources": [{"url": "http://127.0.0.1/x", "sha256": "0" * 64}]}}
-    raw["run"] = {"corpora": ["tiny"], "models": [MODEL]}
+    raw["run"] = {"corpora": ["tiny"], "pairs": {f"tiny-{MODEL}": {"corpus": "tiny", "model": MODEL}}}
     raw["train"]["common"].update(steps=STEPS, batch_size=8, seq_len=16, lr=0.03, warmup_steps=3,
                                   min_lr=0.003, eval_every=12, eval_streams=1, checkpoint_every=5,
                                   log_every=4, device="cpu", threads=1, grad_accum=2, nproc=2)

@@ -36,9 +36,9 @@ def test_bpc_is_mean_negative_log2_and_ppl_is_two_to_it():
 
 
 def _uniform_scorer(v: int) -> Scorer:
-    return Scorer("uniform", lambda ids: np.full(len(ids), -math.log2(v)),
-                  lambda ids: np.full((len(ids), v), -math.log2(v)), params=0, train_chars=0,
-                  train_seconds=0.0, sample=lambda sp: "", info={})
+    seq = lambda ids: np.full(len(ids), -math.log2(v))       # noqa: E731
+    return Scorer("uniform", seq, lambda ids: np.full((len(ids), v), -math.log2(v)), seq,
+                  params=0, train_chars=0, sample=lambda sp: "", info={})
 
 
 def test_surprise_data_and_page():
@@ -57,8 +57,7 @@ def _write_metrics(corpus, model, test_bpc, val_bpc=None, params=1000, **extra):
     from charlm.fsutil import write_json
     write_json(paths.metrics_file(corpus, model), {
         "corpus": corpus, "model": model, "test_bpc": test_bpc, "val_bpc": val_bpc or test_bpc,
-        "test_ppl": 2 ** test_bpc, "params": params, "train_chars": 12345,
-        "train_seconds": 1.5, "eval_chars_per_s": 1e6, **extra})
+        "test_ppl": 2 ** test_bpc, "params": params, "train_chars": 12345, **extra})
 
 
 def test_build_report(tmp_path, monkeypatch):
@@ -80,10 +79,22 @@ def test_build_report(tmp_path, monkeypatch):
     (paths.METRICS / "ngram").mkdir(parents=True)
     (paths.METRICS / "ngram" / "toy_orders.tsv").write_text(
         "order\tkneser_ney\tadd_k\n1\t3.3\t3.3\n2\t2.8\t2.9\n3\t2.5\t2.7\n")
-    summ = build_report(["toy", "toy2"], ["ngram", "lstm", "gru"])
-    assert summ["toy"]["lstm"]["test_bpc"] == 2.1
+    summ = build_report({"toy": ["ngram", "lstm", "gru"], "toy2": ["ngram", "lstm"]})
+    assert summ["toy"]["lstm"]["test_bpc"] == 2.1 and set(summ["toy2"]) == {"ngram", "lstm"}
     assert json.loads(paths.summary_file().read_text()) == summ
+    # the declared metrics: five numbers per model, no timings
+    assert all(set(r) == {"test_bpc", "val_bpc", "test_ppl", "params", "train_chars"}
+               for ms in summ.values() for r in ms.values())
     md = (tmp_path / "report.md").read_text()
+    # the report leads with the best model on val's sample (lstm: val 2.1 < gru's 2.6)
+    head = md.split("## toy")[0]
+    assert "**toy, lstm** (the best neural model on val" in head and "ROMEO:" in head
+    # the dvc plots data: a series per model, and the n-gram's orders per corpus
+    rows = (tmp_path / "plots" / "val_bpc" / "toy.tsv").read_text().splitlines()
+    assert rows == ["series\tchars\tval_bpc", "lstm\t0\t4.0", "lstm\t204800\t2.5",
+                    "lstm\t409600\t2.1"]
+    orders = (tmp_path / "plots" / "ngram_orders.tsv").read_text().splitlines()
+    assert orders == ["series\torder\tval_bpc", "toy\t1\t3.3", "toy\t2\t2.8", "toy\t3\t2.5"]
     assert "| **gru** | **2.000** |" in md and "| lstm | 2.100 |" in md and "| ngram | 2.400 |" in md
     page = (tmp_path / "report" / "surprise_toy.html").read_text()
     assert "<h2>lstm (test bpc 2.100)" in page and "<h2>gru" not in page
@@ -92,7 +103,7 @@ def test_build_report(tmp_path, monkeypatch):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     assert "`\u200b``code" in md          # a sample cannot break out of its code block
     with pytest.raises(CharlmError, match="missing"):
-        build_report(["toy"], ["rnn"])
+        build_report({"toy": ["rnn"]})
 
 
 def test_gate_compare():

@@ -47,7 +47,15 @@ def test_shipped_params_are_valid():
     ("prepare.split.tran", 0.9, "did you mean 'train'"),
     ("run.corpora", ["tinyshakespear"], "unknown corpus 'tinyshakespear'.*did you mean 'tinyshakespeare'"),
     ("run.corpora", [], "at least one corpus"),
-    ("run.models", ["lstn"], "unknown model 'lstn'.*did you mean 'lstm'"),
+    ("run.pairs.latex-lstm.model", "lstn", "unknown model 'lstn'.*did you mean 'lstm'"),
+    ("run.pairs.latex-lstm.corpus", "tinyshakespeare", "key must be 'tinyshakespeare-lstm'"),
+    ("run.pairs", {"enwik8-lstm": {"corpus": "enwik8", "model": "lstm"}}, "'enwik8' is not in run.corpora"),
+    ("train.models.lstm.amp", "fp16", r"train\.models\.lstm\.amp: must be one of"),
+    ("train.models.lstm.batch_size", 0, r"train\.models\.lstm\.batch_size: must be > 0"),
+    ("train.models.gru.min_lr", 0.1, r"train\.models\.gru\.min_lr: must be <= lr"),
+    ("train.models.ngram", {"arch": "lstm", "hidden_size": 8}, "invalid model name"),
+    ("run.pairs.latex-lstm.steps", 0, r"run\.pairs\.latex-lstm\.steps: must be > 0"),
+    ("run.pairs.latex-lstm.stepz", 9, r"run\.pairs\.latex-lstm\.stepz: unknown key.*'steps'"),
     ("corpora.tinyshakespeare.unpack", "rar", "must be one of"),
     ("corpora.tinyshakespeare.encoding", "utf-9", "unknown encoding"),
     ("corpora.tinyshakespeare.max_chars", 0, "max_chars: must be > 0"),
@@ -182,6 +190,7 @@ _batches = [m.get("batch_size") or _common["batch_size"] for m in _models.values
 _lr_floor = max([_common["min_lr"]] + [m["min_lr"] for m in _models.values()
                                         if m.get("min_lr") is not None and m.get("lr") is None])
 _corpora = RAW["corpora"]
+_pair_corpora = {p["corpus"] for p in RAW["run"]["pairs"].values()}
 
 ORACLES = {
     # train: shared keys
@@ -212,8 +221,14 @@ ORACLES = {
     "prepare.split.train": _rule(_float, lambda x: x > 0, why=_cross(
         "must sum to 1", lambda x: abs(x + RAW["prepare"]["split"]["val"]
                                        + RAW["prepare"]["split"]["test"] - 1.0) > 1e-9)),
-    "run.corpora": _rule(_names(_corpora, non_empty=True)),
-    "run.models": _rule(_names(_models)),
+    # every corpus of run.pairs must stay in run.corpora
+    "run.corpora": _rule(_names(_corpora, non_empty=True), why=_cross(
+        r"run\.pairs\..*\.corpus: .* is not in run\.corpora",
+        lambda x: not _pair_corpora <= set(x))),
+    # a model entry may override any train.common key
+    "train.models.rnn.steps": _rule(_int, lambda x: x > 0, optional=True),
+    "train.models.rnn.amp": _rule(_literal("auto", "bf16", "off"), optional=True),
+    "train.models.rnn.weight_decay": _rule(_float, lambda x: x >= 0, optional=True),
     "ngram.max_order": _rule(_int, lambda x: 1 <= x <= 32, why=_cross(
         r"ngram\.sample_orders\[\d\]: must be in 1\.\.max_order",
         lambda x: x < max(RAW["ngram"]["sample_orders"]))),
@@ -245,7 +260,7 @@ EXAMPLES = {
     "prepare.split.train": [0.9, 0.9 + 1e-12, 0.9 - 1e-12, 0.9 + 1e-6, 0.8, 1.0, "0.9"],
     "run.corpora": [["tinyshakespeare"], ["latex", "enwiki-sample"], list(_corpora), [],
                     ["tinyshakespear"], ["latex", 1], "tinyshakespeare"],
-    "run.models": [["lstm"], ["gru", "rnn"], list(_models), [], ["lsmt"], ["lstm", None]],
+    "train.models.rnn.amp": ["auto", "bf16", "off", "fp16", None, True],
     "ngram.chosen": list(RAW["ngram"]["smoothings"]) + ["kneser-ney", "good_turing"],
     "corpora.tinyshakespeare.encoding": ["utf-8", "latin-1", "ascii", "utf8", "utf-9", "", "utf 8"],
     "corpora.tinyshakespeare.unpack": ["plain", "bz2", "gz", "zip", "rar", "PLAIN"],

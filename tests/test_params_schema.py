@@ -67,12 +67,19 @@ def test_corpora_come_from_corpora_yaml_and_a_name_in_both_files_is_refused(tmp_
         load_params(tmp_path / "params.yaml")
 
 
-@pytest.mark.parametrize("name, message", [
-    ("lstmm", "run.models[0]: unknown model 'lstmm' (did you mean 'lstm'?)"),
-    ("ngram", "run.models[0]: unknown model 'ngram'"),
+@pytest.mark.parametrize("key, pair, message", [
+    ("tinyshakespeare-lstmm", ["tinyshakespeare", "lstmm"],
+     "run.pairs.tinyshakespeare-lstmm.model: unknown model 'lstmm' (did you mean 'lstm'?)"),
+    ("tinyshakespeare-ngram", ["tinyshakespeare", "ngram"],
+     "run.pairs.tinyshakespeare-ngram.model: unknown model 'ngram'"),
+    ("latex-lstm", ["latex", "lstm"],
+     "run.pairs.latex-lstm.corpus: 'latex' is not in run.corpora"),
+    ("shakespeare-lstm", ["tinyshakespeare", "lstm"],
+     "run.pairs.shakespeare-lstm: the key must be 'tinyshakespeare-lstm'"),
 ])
-def test_run_models_must_be_defined_in_train_models(tmp_path, name, message):
-    raw = dict(RAW, run={"corpora": ["tinyshakespeare"], "models": [name]})
+def test_run_pairs_name_a_run_corpus_and_a_defined_model(tmp_path, key, pair, message):
+    pairs = {key: {"corpus": pair[0], "model": pair[1]}}
+    raw = dict(RAW, run={"corpora": ["tinyshakespeare"], "pairs": pairs})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     (tmp_path / "corpora.yaml").write_text((ROOT / "corpora.yaml").read_text())
     with pytest.raises(ParamsError) as e:

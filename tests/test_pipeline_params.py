@@ -38,8 +38,8 @@ def _lookup(params: dict, dotted: str):
 def test_train_stage_tracks_every_common_train_key_and_its_own_model():
     from charlm.params import TrainParams
     dvc, _ = _load()
-    keys = dvc["stages"]["train"]["params"]
-    assert sorted(keys) == ["train.common", "train.models.${item.model}"]
+    keys = dvc["stages"]["train"]["do"]["params"]
+    assert sorted(keys) == ["run.pairs.${key}", "train.common", "train.models.${item.model}"]
     # train.common and train.models are the whole train section: nothing else to track
     assert {f.name for f in dataclasses.fields(TrainParams)} == {"common", "models"}
 
@@ -60,11 +60,12 @@ def test_every_stage_param_exists_in_params_yaml():
     dvc, params = _load()
     for name, stage in dvc["stages"].items():
         items = [{}]
-        if "matrix" in stage:
-            items = [{"model": m} for m in params["run"]["models"]]
+        if stage.get("foreach") == "${run.pairs}":
+            items = [{**v, "key": k} for k, v in params["run"]["pairs"].items()]
         for key, where in _stage_params(stage, params):
             for item in items:
                 resolved = re.sub(r"\$\{item\.(\w+)\}", lambda m: item.get(m.group(1), "?"), key)
+                resolved = resolved.replace("${key}", item.get("key", "?"))
                 if "${item}" in resolved:       # foreach over corpora: the key is per corpus
                     for corpus in params["run"]["corpora"]:
                         _lookup(where, resolved.replace("${item}", corpus))
@@ -83,6 +84,7 @@ def test_each_stage_depends_on_its_entry_point():
 def _readme_commands() -> list[str]:
     """Every `dvc exp run` command in the README, continuation lines joined."""
     text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    text = text.replace("$h", "128").replace("$lr", "0.003")     # the sweep loop's first point
     return [line.strip() for line in text.splitlines() if line.strip().startswith("dvc exp run")]
 
 
@@ -107,7 +109,26 @@ def test_readme_exp_run_commands_apply_and_validate(tmp_path):
     cmds = _readme_commands()
     assert len(cmds) >= 8, cmds
     for cmd in cmds:
+        assert len(_overrides(cmd)) <= 3, f"more than three -S flags: {cmd}"
         _apply(tmp_path, _overrides(cmd))
+
+
+PRESETS = ("lstm-10min", "lecture-rnn3", "char-rnn-lstm", "enwik8-lstm")
+
+
+def test_every_preset_resolves_validates_and_runs_from_one_readme_line(tmp_path):
+    """Each preset is a train.models entry: valid once resolved against train.common, and
+    the README runs it with one `dvc exp run` line whose pairs select it."""
+    from charlm.train import resolve
+    params = load_params(ROOT / "params.yaml")
+    cmds = _readme_commands()
+    for name in PRESETS:
+        spec, run = resolve(params.train, name)
+        run.check(f"train.models.{name}")
+        line = [c for c in cmds if f"model: {name}}}" in c]
+        assert len(line) == 1 and "~run.pairs" in line[0], (name, line)
+        applied = _apply(tmp_path, _overrides(line[0]))
+        assert {p.model for p in applied.run.pairs.values()} == {name}, line[0]
 
 
 def _decimals(text: str) -> int:
@@ -123,19 +144,15 @@ def test_readme_preset_and_numbers_are_the_benchmarked_run(tmp_path):
         r"LSTM (\d+)x(\d+), embedding (\d+), dropout ([\d.]+)", q["model"]).groups()
 
     # the preset's settings
-    preset = next(c for c in _readme_commands() if "amp=bf16" in c)
-    tp = _apply(tmp_path, _overrides(preset)).train
-    common = getattr(tp, "common", tp)              # the keys shared by every model
-    spec = tp.models["lstm"]
-    eff = lambda key: getattr(spec, key) if getattr(spec, key) is not None else getattr(common, key)
+    from charlm.train import resolve
+    spec, run = resolve(load_params(ROOT / "params.yaml").train, "lstm-10min")
     assert (spec.arch, spec.num_layers, spec.hidden_size, spec.embedding_dim, spec.dropout) == \
         ("lstm", int(layers), int(hidden), int(emb), float(dropout))
-    for key in ("steps", "batch_size", "seq_len", "lr", "warmup_steps", "min_lr"):
-        assert eff(key) == q[key], key
-    for key in ("weight_decay", "grad_clip", "amp"):
-        assert getattr(common, key) == q[key], key
+    for key in ("steps", "batch_size", "seq_len", "lr", "warmup_steps", "min_lr",
+                "weight_decay", "grad_clip", "amp"):
+        assert getattr(run, key) == q[key], key
     assert [p["step"] for p in q["learning_curve"]] == \
-        list(range(common.eval_every, q["steps"] + 1, common.eval_every))
+        list(range(run.eval_every, q["steps"] + 1, run.eval_every))
     assert q["train_chars"] == q["steps"] * q["batch_size"] * q["seq_len"]
 
     # the README's numbers for it: after each mention of the 10-minute 2 x 512 LSTM (prose or
@@ -167,28 +184,31 @@ def test_every_documented_override_applies_on_its_own(tmp_path):
     params.yaml lacks is refused by DVC: those need `++`)."""
     texts = (ROOT / "README.md").read_text() + (ROOT / "params.yaml").read_text()
     found = re.findall(r"-S '([^']+)'", texts)
-    assert len(found) >= 40
-    for o in sorted(set(found)):
-        if o in ("train.common.nproc=N", "section.key=value"):      # placeholders in prose
-            continue
-        if o == "run.models=[gru_tiny]":            # valid with its command's ++ definition only
-            continue
+    # those of a README `dvc exp run` command apply together (the test above)
+    in_commands = {o for cmd in _readme_commands() for o in _overrides(cmd)}
+    alone = sorted(set(found) - in_commands - {"train.common.nproc=N", "section.key=value"})
+    assert len(found) >= 20 and len(alone) >= 5, alone
+    for o in alone:
         _apply(tmp_path, [o])
     from dvc.exceptions import InvalidArgumentError
     with pytest.raises(InvalidArgumentError) as e:              # why the `++` is needed
-        _apply(tmp_path, ["train.models.lstm.seq_len=100"])
+        _apply(tmp_path, ["train.models.lstm.batch_size=64"])
     assert "Could not override" in str(e.value.__cause__)
 
 
 def test_a_new_variant_is_defined_and_run_from_the_command_line(tmp_path):
     """A model name params.yaml does not define, added and selected with DVC's own overrides."""
     from charlm.train import resolve
-    params = _apply(tmp_path, ["run.corpora=[tinyshakespeare]", "run.models=[gru_tiny]",
-                               "++train.models.gru_tiny={arch: gru, hidden_size: 32, "
-                               "num_layers: 1, steps: 20}"])
-    assert params.run.models == ["gru_tiny"]
+    pairs = "run.pairs={tinyshakespeare-gru_tiny: {corpus: tinyshakespeare, model: gru_tiny}}"
+    define = "++train.models.gru_tiny={arch: gru, hidden_size: 32, num_layers: 1, steps: 20}"
+    params = _apply(tmp_path, ["~run.pairs", "+" + pairs, define])      # in place of the pairs
+    assert [(p.corpus, p.model) for p in params.run.pairs.values()] == \
+        [("tinyshakespeare", "gru_tiny")]
+    added = _apply(tmp_path, ["++" + pairs, define])                     # added to them
+    assert len(added.run.pairs) == len(load_params(ROOT / "params.yaml").run.pairs) + 1
     spec, run = resolve(params.train, "gru_tiny")
     assert (spec.arch, spec.hidden_size, spec.num_layers, run.steps) == ("gru", 32, 1, 20)
     from charlm.errors import ParamsError
-    with pytest.raises(ParamsError, match=r"run.models\[0\]: unknown model 'gru_tiny'"):
-        _apply(tmp_path, ["run.models=[gru_tiny]"])
+    with pytest.raises(ParamsError, match=r"run.pairs.tinyshakespeare-gru_tiny.model: unknown "
+                                          r"model 'gru_tiny'"):
+        _apply(tmp_path, ["~run.pairs", "+" + pairs])

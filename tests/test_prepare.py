@@ -13,7 +13,7 @@ from charlm.params import SplitParams
 from charlm.prepare import prepare_text, save_prepared, split_bounds, load_split
 from charlm.vocab import UNK_CHAR, UNK_ID, Vocab
 
-from helpers import ROOT, copy_repo, run_dvc
+from helpers import ROOT, copy_repo, run_dvc, set_params
 
 
 def test_vocab_roundtrip_and_oov(tmp_path):
@@ -104,10 +104,7 @@ def test_save_and_load_prepared_round_trips_every_split(tmp_path):
 def test_dvc_repro_download_prepare_offline(mirror, tmp_path):
     """`dvc repro prepare` in a fresh copy of the repo, offline with the mirror; then a no-op."""
     repo = copy_repo(tmp_path / "repo")
-    params = (repo / "params.yaml").read_text()
-    params = params.replace("corpora: [tinyshakespeare, enwiki-sample, latex]",
-                            "corpora: [tinyshakespeare]")
-    (repo / "params.yaml").write_text(params)
+    set_params(repo, ["run.corpora=[tinyshakespeare]", "~run.pairs", "+run.pairs={}"])
     env = {"CHARLM_MIRROR": str(mirror)}
     run_dvc(["repro", "prepare"], repo, env)
     stats = json.loads((repo / "data/prepared/tinyshakespeare/stats.json").read_text())

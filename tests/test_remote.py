@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import copy_repo, run_dvc
+from helpers import copy_repo, run_dvc, set_params
 
 
 def _digest(root, rel_paths):
@@ -22,9 +22,7 @@ def _git(cwd, *args):
 @pytest.mark.slow
 def test_push_clone_pull_gives_identical_outputs_without_rerun(mirror, tmp_path):
     repo = copy_repo(tmp_path / "repo")
-    params = (repo / "params.yaml").read_text().replace(
-        "corpora: [tinyshakespeare, enwiki-sample, latex]", "corpora: [tinyshakespeare]")
-    (repo / "params.yaml").write_text(params)
+    set_params(repo, ["run.corpora=[tinyshakespeare]", "~run.pairs", "+run.pairs={}"])
     env = {"CHARLM_MIRROR": str(mirror)}
     run_dvc(["repro", "evaluate_ngram"], repo, env)
     run_dvc(["remote", "add", "-d", "shared", str(tmp_path / "remote")], repo)

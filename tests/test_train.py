@@ -131,10 +131,19 @@ def test_training_learns_and_writes_every_output(prepared, tmp_path):
                  "checkpoint/last.safetensors"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("model", "corpus", "params", "train_chars", "train_seconds", "steps",
-                "best_val_bpc", "chars_per_s", "device", "torch"):
+    for key in ("model", "corpus", "params", "train_chars", "steps", "best_val_bpc", "device",
+                "torch"):
         assert key in summary
     assert summary["train_chars"] == 80 * 8 * 16
+    # what varies run to run is kept apart: summary.json and the checkpoint hold no timings
+    # (the same run gives the same files), timing.json (untracked) holds them
+    _, meta = load_checkpoint(out / "checkpoint" / "last.safetensors")
+    timing_words = ("seconds", "chars_per_s", "timestamp")
+    assert not [k for k in (json.dumps(summary) + json.dumps(meta)).split('"')
+                if any(w in k for w in timing_words)]
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["step"] == 80 and timing["train_seconds"] > 0 and timing["chars_per_s"] > 0
+    assert s["chars_per_s"] == timing["chars_per_s"]            # the caller still gets them
     assert not (out / "sample.txt").exists()          # sampling is the evaluate stage's job
     metrics = json.loads((live / "metrics.json").read_text())
     assert metrics["best_val_bpc"] == pytest.approx(s["best_val_bpc"])
@@ -279,8 +288,18 @@ def test_per_model_overrides_and_param_errors():
     _, r = resolve(params(spec=spec), "m")
     assert (r.warmup_steps, r.min_lr) == (0, 0.5)
     assert all(lr_at(s, r) == 0.5 for s in range(r.steps))
-    with pytest.raises(ParamsError, match=r"models\.m\.min_lr: must be <= the model's lr \(0\.01\)"):
+    with pytest.raises(ParamsError, match=r"models\.m\.min_lr: must be <= lr \(0\.01\)"):
         params(spec=ModelSpec(arch="rnn", hidden_size=8, min_lr=0.02)).check("train")
+    # every train.common key may be overridden by a model (a preset is one model entry)
+    spec = ModelSpec(arch="lstm", hidden_size=8, weight_decay=0.1, grad_clip=5.0, amp="off",
+                     eval_every=3, seed=7)
+    _, r = resolve(params(spec=spec), "m")
+    assert (r.weight_decay, r.grad_clip, r.amp, r.eval_every, r.seed) == (0.1, 5.0, "off", 3, 7)
+    # a pair's keys (run.pairs: this corpus only) come last
+    _, r = resolve(params(spec=spec), "m", {"steps": 3, "seed": 8})
+    assert (r.steps, r.seed, r.weight_decay) == (3, 8, 0.1)
+    with pytest.raises(ParamsError, match=r"models\.m\.eval_every: must be > 0"):
+        params(spec=ModelSpec(arch="rnn", hidden_size=8, eval_every=0)).check("train")
     with pytest.raises(ParamsError, match="no entry for model 'x'"):
         resolve(params(), "x")
     with pytest.raises(ParamsError, match="not divisible by grad_accum"):
@@ -313,7 +332,7 @@ def test_stage_killed_by_sigterm_resumes_to_the_same_metrics(prepared, tmp_path)
         os.symlink(prepared, d / "data" / "prepared" / "tiny")
         raw = yaml.safe_load((ROOT / "params.yaml").read_text())
         raw["corpora"] = {"tiny": {"sources": [{"url": "http://127.0.0.1/x", "sha256": "0" * 64}]}}
-        raw["run"] = {"corpora": ["tiny"], "models": ["lstm"]}
+        raw["run"] = {"corpora": ["tiny"], "pairs": {"tiny-lstm": {"corpus": "tiny", "model": "lstm"}}}
         raw["train"]["common"].update(steps=400, batch_size=8, seq_len=16, eval_every=100,
                                       checkpoint_every=5, log_every=5, device="cpu", threads=1)
         raw["train"]["models"] = {"lstm": {"arch": "lstm", "hidden_size": 24, "num_layers": 2,

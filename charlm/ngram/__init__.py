@@ -29,10 +29,10 @@ from .counts import MAX_ORDER, NgramCounts, check_order
 from .lm import NgramLM
 from .model import NgramModel
 from .packed import PackedMLE, fit_model
-from .select import fit_and_select, write_orders_tsv
+from .select import fit_and_select, pop_timings, write_orders_tsv
 from .smoothing import FALLBACK_DISCOUNTS, SMOOTHINGS, modified_kn_discounts
 from .store import FORMAT, FORMAT_VERSION
 
 __all__ = ["MAX_ORDER", "NgramCounts", "check_order", "NgramLM", "NgramModel", "PackedMLE",
-           "fit_model", "fit_and_select", "write_orders_tsv", "FALLBACK_DISCOUNTS",
+           "fit_model", "fit_and_select", "pop_timings", "write_orders_tsv", "FALLBACK_DISCOUNTS",
            "SMOOTHINGS", "modified_kn_discounts", "FORMAT", "FORMAT_VERSION"]

@@ -115,6 +115,14 @@ def mle_zero_fractions(counts: NgramCounts, ranks: dict, vocab: Vocab) -> dict:
     return mle
 
 
+def pop_timings(record: dict) -> dict:
+    """Take the seconds out of a fit record (they vary run to run; the record must not)."""
+    out = {k: record.pop(k) for k in ("count_seconds", "fit_seconds") if k in record}
+    for s, summary in record.get("smoothings", {}).items():
+        out[f"{s}_fit_seconds_all_orders"] = summary.pop("fit_seconds_all_orders", None)
+    return out
+
+
 def write_orders_tsv(path: str | Path, rows: list[dict], smoothings: list[str]) -> None:
     """Val bpc per order (one column per smoothing), for `dvc plots`."""
     lines = ["\t".join(["order", *smoothings])]

@@ -19,7 +19,7 @@ import yaml
 from ..errors import ParamsError
 from .convert import did_you_mean, fail, from_dict, positive
 from .sections import (OVERRIDABLE, CorpusSpec, EvaluateParams, ModelShape, ModelSpec,
-                       NgramParams, PrepareParams, RunParams, SampleParams, Source, SplitParams,
+                       NgramParams, Pair, PrepareParams, RunParams, SampleParams, Source, SplitParams,
                        TrainCommon, TrainParams)
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -27,7 +27,7 @@ CORPORA_FILE = "corpora.yaml"        # read from the params file's folder
 
 __all__ = ["Params", "load_params", "parse_params", "from_dict", "positive", "ParamsError",
            "CorpusSpec", "EvaluateParams", "ModelShape", "ModelSpec", "NgramParams",
-           "PrepareParams", "RunParams", "SampleParams", "Source", "SplitParams", "TrainCommon",
+           "Pair", "PrepareParams", "RunParams", "SampleParams", "Source", "SplitParams", "TrainCommon",
            "TrainParams", "OVERRIDABLE", "DEFAULT_PARAMS", "CORPORA_FILE"]
 
 
@@ -53,11 +53,29 @@ class Params:
             if name not in self.corpora:
                 fail(f"run.corpora[{i}]", f"unknown corpus {name!r}"
                      + did_you_mean(name, self.corpora))
-        for i, name in enumerate(self.run.models):
-            if name not in self.train.models:
+        for key, pair in self.run.pairs.items():
+            where = f"run.pairs.{key}"
+            if pair.corpus not in self.run.corpora:
+                fail(f"{where}.corpus", f"{pair.corpus!r} is not in run.corpora"
+                     + did_you_mean(pair.corpus, self.run.corpora))
+            if pair.model not in self.train.models:
                 defined = ", ".join(self.train.models) or "none"
-                fail(f"run.models[{i}]", f"unknown model {name!r}"
-                     + did_you_mean(name, self.train.models) + f"; train.models defines: {defined}")
+                fail(f"{where}.model", f"unknown model {pair.model!r}"
+                     + did_you_mean(pair.model, self.train.models)
+                     + f"; train.models defines: {defined}")
+            if key != f"{pair.corpus}-{pair.model}":
+                fail(where, f"the key must be '{pair.corpus}-{pair.model}' "
+                     "(<corpus>-<model>: it names the stages)")
+            self.train.effective(pair.model, pair.overrides()).check(where)
+
+    def pair_overrides(self, corpus: str, model: str) -> dict:
+        """The train.common keys run.pairs sets for this corpus and model ({} if none)."""
+        pair = self.run.pairs.get(f"{corpus}-{model}")
+        return pair.overrides() if pair else {}
+
+    def models_of(self, corpus: str) -> list[str]:
+        """The neural models run on `corpus`, in run.pairs order."""
+        return [p.model for p in self.run.pairs.values() if p.corpus == corpus]
 
 
 def parse_params(raw: Any) -> Params:

@@ -8,7 +8,9 @@ section's `check(where)`, one place per rule.
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field, fields
+import re
+import typing
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from typing import Literal, Optional
 
 from .convert import fail, positive
@@ -61,10 +63,9 @@ class CorpusSpec:
 
 # --------------------------------------------------------------------------- run, prepare
 
-@dataclass
-class RunParams:
-    corpora: list[str]                    # corpora the pipeline runs on (keys of `corpora`)
-    models: list[str] = field(default_factory=lambda: ["rnn", "rnn3", "lstm", "gru"])
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")     # corpus and model names (DVC stage keys)
+
+
 
 
 @dataclass
@@ -105,31 +106,6 @@ class ModelShape:
 
     def shape(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(ModelShape)}
-
-
-# Keys of TrainCommon a model may override in its own entry.
-OVERRIDABLE = ("steps", "lr", "warmup_steps", "min_lr", "batch_size", "seq_len")
-
-
-@dataclass(kw_only=True)
-class ModelSpec(ModelShape):
-    """One entry of `train.models`: its shape and any overrides of `train.common`."""
-    steps: Optional[int] = None
-    lr: Optional[float] = None
-    warmup_steps: Optional[int] = None
-    min_lr: Optional[float] = None
-    batch_size: Optional[int] = None
-    seq_len: Optional[int] = None
-
-    def check(self, where: str) -> None:
-        super().check(where)
-        for name in ("steps", "lr", "batch_size", "seq_len"):
-            positive(where, name, getattr(self, name))
-        for name in ("warmup_steps", "min_lr"):
-            positive(where, name, getattr(self, name), zero_ok=True)
-
-    def overrides(self) -> dict:
-        return {k: getattr(self, k) for k in OVERRIDABLE if getattr(self, k) is not None}
 
 
 # --------------------------------------------------------------------------- train
@@ -182,6 +158,55 @@ class TrainCommon:
         return f"{batch_size} is not divisible by {by}"
 
 
+class _Overrides:
+    """A model entry's own values for any `train.common` key (None: the common value)."""
+
+    def check(self, where: str) -> None:
+        ModelShape.check(self, where)
+
+    def overrides(self) -> dict:
+        return {k: getattr(self, k) for k in OVERRIDABLE if getattr(self, k) is not None}
+
+
+# Every key of TrainCommon may be overridden per model: the fields are made from
+# TrainCommon's, so each key (type, help) is still declared once.
+OVERRIDABLE = tuple(f.name for f in fields(TrainCommon))
+_HINTS = typing.get_type_hints(TrainCommon)
+ModelSpec = make_dataclass(
+    "ModelSpec",
+    [(f.name, Optional[_HINTS[f.name]], field(default=None, metadata=f.metadata))
+     for f in fields(TrainCommon)],
+    bases=(_Overrides, ModelShape), kw_only=True)
+ModelSpec.__module__ = __name__
+ModelSpec.__doc__ = ("One entry of `train.models`: an architecture, its sizes and any "
+                     "overrides of `train.common` (e.g. steps, lr, batch_size, amp).")
+
+
+@dataclass(kw_only=True)
+class _PairBase:
+    """One neural run: a model of `train.models` trained and scored on a corpus."""
+    corpus: str
+    model: str
+
+    def overrides(self) -> dict:
+        return {k: getattr(self, k) for k in OVERRIDABLE if getattr(self, k) is not None}
+
+
+# A pair may set any train.common key for this corpus only (e.g. fewer steps on a big one).
+Pair = make_dataclass(
+    "Pair", [(f.name, Optional[_HINTS[f.name]], field(default=None, metadata=f.metadata))
+             for f in fields(TrainCommon)], bases=(_PairBase,), kw_only=True)
+Pair.__module__ = __name__
+
+
+@dataclass
+class RunParams:
+    corpora: list[str]                    # corpora the pipeline runs on (keys of `corpora`)
+    # the neural runs: stage key (`<corpus>-<model>`, as in train@<key>) -> corpus, model
+    # and any train.common key set for this run only
+    pairs: dict[str, Pair]
+
+
 @dataclass
 class TrainParams:
     models: dict[str, ModelSpec] = field(default_factory=dict)
@@ -189,13 +214,17 @@ class TrainParams:
 
     def check(self, where: str) -> None:
         for name, spec in self.models.items():
-            lr = spec.lr if spec.lr is not None else self.common.lr
-            if spec.min_lr is not None and spec.min_lr > lr:
-                fail(f"{where}.models.{name}.min_lr",
-                     f"must be <= the model's lr ({lr}), got {spec.min_lr}")
-            bs = spec.batch_size or self.common.batch_size
-            if bs % (self.common.grad_accum * self.common.nproc):
-                fail(f"{where}.models.{name}.batch_size", self.common.divisibility(bs))
+            if not NAME.fullmatch(name) or name == "ngram":
+                fail(f"{where}.models.{name}", "invalid model name (letters, digits, '_', '-', "
+                     "'.'; 'ngram' is the n-gram's)")
+            self.effective(name).check(f"{where}.models.{name}")
+
+    def effective(self, name: str, pair: dict | None = None) -> TrainCommon:
+        """train.common with model `name`'s overrides, then a pair's, applied; a common
+        min_lr above the model's own lr is lowered to it (a constant schedule)."""
+        own = {**self.models[name].overrides(), **(pair or {})}
+        run = replace(self.common, **own)
+        return run if "min_lr" in own else replace(run, min_lr=min(run.min_lr, run.lr))
 
 
 # --------------------------------------------------------------------------- ngram

@@ -45,7 +45,7 @@ def prepared(tmp_path_factory) -> Path:
 def write_params(root: Path, model: dict | None = None, ngram: dict | None = None, **train) -> None:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     raw["corpora"] = {"tiny": {"sources": [{"url": "http://127.0.0.1/x", "sha256": "0" * 64}]}}
-    raw["run"] = {"corpora": ["tiny"], "models": ["lstm"]}
+    raw["run"] = {"corpora": ["tiny"], "pairs": {"tiny-lstm": {"corpus": "tiny", "model": "lstm"}}}
     raw["evaluate"]["sample"]["chars"] = train.pop("sample_chars", SAMPLE_CHARS)
     raw["train"]["common"].update({**TRAIN_PARAMS, **train})
     raw["train"]["models"] = {"lstm": {**MODEL, **(model or {})}}
