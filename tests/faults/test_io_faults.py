@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, copy_repo, run_dvc
+from helpers import ROOT, copy_repo, run_dvc, set_params
 
 DISK_FULL = r"""
 import resource, signal, sys
@@ -72,9 +72,7 @@ def test_download_killed_mid_file_leaves_nothing_taken_as_complete(server, mirro
 @pytest.mark.slow
 def test_second_concurrent_dvc_repro_is_refused(server, mirror, tmp_path):
     repo = copy_repo(tmp_path / "repo")
-    params = (repo / "params.yaml").read_text().replace(
-        "corpora: [tinyshakespeare, enwiki-sample, latex]", "corpora: [tinyshakespeare]")
-    (repo / "params.yaml").write_text(params)
+    set_params(repo, ["run.corpora=[tinyshakespeare]", "~run.pairs", "+run.pairs={}"])
     from charlm.params import load_params
     spec = load_params(repo / "params.yaml").corpus("tinyshakespeare")
     url = spec.urls()[0]
