@@ -159,44 +159,43 @@ class TrainCommon:
 
 
 class _Overrides:
-    """A model entry's own values for any `train.common` key (None: the common value)."""
-
-    def check(self, where: str) -> None:
-        ModelShape.check(self, where)
+    """Optional values for any `train.common` key (None: the value set further up)."""
 
     def overrides(self) -> dict:
         return {k: getattr(self, k) for k in OVERRIDABLE if getattr(self, k) is not None}
 
 
-# Every key of TrainCommon may be overridden per model: the fields are made from
-# TrainCommon's, so each key (type, help) is still declared once.
-OVERRIDABLE = tuple(f.name for f in fields(TrainCommon))
-_HINTS = typing.get_type_hints(TrainCommon)
-ModelSpec = make_dataclass(
-    "ModelSpec",
-    [(f.name, Optional[_HINTS[f.name]], field(default=None, metadata=f.metadata))
-     for f in fields(TrainCommon)],
-    bases=(_Overrides, ModelShape), kw_only=True)
-ModelSpec.__module__ = __name__
-ModelSpec.__doc__ = ("One entry of `train.models`: an architecture, its sizes and any "
-                     "overrides of `train.common` (e.g. steps, lr, batch_size, amp).")
+class _ModelBase(_Overrides):
+    def check(self, where: str) -> None:
+        ModelShape.check(self, where)
 
 
 @dataclass(kw_only=True)
-class _PairBase:
+class _PairBase(_Overrides):
     """One neural run: a model of `train.models` trained and scored on a corpus."""
     corpus: str
     model: str
 
-    def overrides(self) -> dict:
-        return {k: getattr(self, k) for k in OVERRIDABLE if getattr(self, k) is not None}
+
+# Every key of TrainCommon may be overridden per model and per pair: the fields are made
+# from TrainCommon's, so each key (type, help) is still declared once.
+OVERRIDABLE = tuple(f.name for f in fields(TrainCommon))
+_HINTS = typing.get_type_hints(TrainCommon)
 
 
+def _with_overrides(name: str, bases: tuple, doc: str) -> type:
+    cls = make_dataclass(
+        name, [(f.name, Optional[_HINTS[f.name]], field(default=None, metadata=f.metadata))
+               for f in fields(TrainCommon)], bases=bases, kw_only=True)
+    cls.__module__, cls.__doc__ = __name__, doc
+    return cls
+
+
+ModelSpec = _with_overrides("ModelSpec", (_ModelBase, ModelShape),
+                            "One entry of `train.models`: an architecture, its sizes and any "
+                            "overrides of `train.common` (e.g. steps, lr, batch_size, amp).")
 # A pair may set any train.common key for this corpus only (e.g. fewer steps on a big one).
-Pair = make_dataclass(
-    "Pair", [(f.name, Optional[_HINTS[f.name]], field(default=None, metadata=f.metadata))
-             for f in fields(TrainCommon)], bases=(_PairBase,), kw_only=True)
-Pair.__module__ = __name__
+Pair = _with_overrides("Pair", (_PairBase,), _PairBase.__doc__)
 
 
 @dataclass
