@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import paths
+from .cli_util import HelpFormatter
 from .errors import CharlmError
 
 FAILING = ("WORSE", "MISSING", "INVALID")
@@ -122,10 +123,10 @@ def check(against: str, tolerance: float, current: Path | None = None,
 
 def register(sub) -> None:
     p = sub.add_parser("check-metrics", help="fail if any test bpc worsened beyond a tolerance",
-                       description=__doc__)
-    p.add_argument("--against", default="HEAD", help="git revision of the baseline (default HEAD)")
+                       description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--against", default="HEAD", help="git revision of the baseline")
     p.add_argument("--baseline", type=Path, help="a baseline summary.json file instead of a revision")
-    p.add_argument("--current", type=Path, help="the summary to check (default metrics/summary.json)")
+    p.add_argument("--current", type=Path, help="the summary to check (default: metrics/summary.json)")
     p.add_argument("--tolerance", type=float, default=0.02,
                    help="allowed worsening, bits/char (0: not worse at all)")
     p.set_defaults(func=_run)

@@ -1,4 +1,4 @@
-"""The `charlm` command: query and sample models, check metrics.
+"""The `charlm` command: add corpora; sample, score and list models; check metrics.
 
 Subcommands are added by `register_*` functions in the modules that own them,
 so each concept keeps its CLI next to its code:
@@ -6,6 +6,9 @@ so each concept keeps its CLI next to its code:
     charlm ngram query --corpus tinyshakespeare --order 4 ello
     charlm ngram sample --corpus tinyshakespeare --order 10 --length 500 --seed 1
     charlm sample --corpus tinyshakespeare --model lstm --prime "ROMEO:" --length 300
+    charlm score --corpus tinyshakespeare --model lstm my.txt
+    charlm models
+    charlm corpus add mybook mybook.txt --to-run
     charlm check-metrics --against HEAD --tolerance 0.02
 """
 
@@ -15,16 +18,19 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
 from .cli_util import run_main
 
 # Modules that add subcommands: each defines `register(subparsers)`; the parser
 # it adds sets `func=` to a callable taking the parsed args.
-COMMAND_MODULES = ["charlm.ngram_cli", "charlm.sample_cli", "charlm.check_metrics"]
+COMMAND_MODULES = ["charlm.corpus_cli", "charlm.ngram_cli", "charlm.sample_cli", "charlm.score_cli",
+                   "charlm.models_cli", "charlm.check_metrics"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="charlm", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"charlm {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:

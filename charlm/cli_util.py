@@ -12,6 +12,19 @@ if TYPE_CHECKING:
     from .params import Params
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every subcommand's --help: the description as written, and each option's default
+    (when it has one worth showing: not None, not a False flag, not a required option)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = (action.default not in (None, False, argparse.SUPPRESS) and not action.required
+                 and (action.option_strings or action.nargs in ("?", "*")))
+        if shown and "%(default)" not in text and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def run_main(main: Callable[[], int | None]) -> None:
     try:
         code = main()

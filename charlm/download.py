@@ -13,10 +13,9 @@ and when none is left one error line says what each candidate gave. Downloads
 over 10 MB show progress on stderr: a tqdm bar on a terminal, else a line about
 every 10 % (bytes, MB/s, ETA).
 
-`build_corpus()` unpacks (plain, bz2, gz, or one zip member, with a cap on the
-unpacked size and no path traversal), decodes strictly in the declared encoding
-(the byte offset of the first bad byte is reported), concatenates the sources
-and writes ``data/raw/<corpus>.txt`` atomically as UTF-8.
+`build_corpus()` unpacks each source (plain, bz2, gz, or members of a zip or tar
+archive, by name or glob: charlm.unpack), decodes strictly in the declared encoding,
+concatenates the sources and writes ``data/raw/<corpus>.txt`` atomically as UTF-8.
 
 Why not pooch: it has hashes, retries and unpacking, but no list of mirror
 folders/base URLs tried in order, no cap on unpacked size, and its errors do
@@ -26,7 +25,6 @@ need are ~200 lines of standard library.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import hashlib
 import http.client
@@ -39,15 +37,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import CorpusError, DownloadError
-from .fsutil import atomic_open, remove_stale_temps, write_text
+from .fsutil import atomic_open, remove_stale_temps, sha256_file, write_text
 from .params import CorpusSpec
+from .unpack import decode, unpack
 
 MIRROR_ENV = "CHARLM_MIRROR"
 CHUNK = 1 << 20
@@ -298,84 +295,27 @@ def fetch(url: str, sha256: str, dest: Path, mirrors: list[str] | None = None,
                         f"(sha256 {sha256}){hint}: " + "; ".join(outcomes))
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- unpacking
-
-def _read_capped(f, cap: int, what: str) -> bytes:
-    buf = io.BytesIO()
-    while True:
-        chunk = f.read(CHUNK)
-        if not chunk:
-            return buf.getvalue()
-        buf.write(chunk)
-        if buf.tell() > cap:
-            raise CorpusError(f"{what}: unpacks to more than {cap} bytes (max_unpacked_bytes)")
-
-
-def _safe_member(name: str) -> bool:
-    p = Path(name.replace("\\", "/"))
-    return not (p.is_absolute() or ".." in p.parts or re.match(r"^[A-Za-z]:", name))
-
-
-def unpack(path: Path, how: str, member: str | None, cap: int, what: str) -> bytes:
-    """Return the unpacked bytes of a downloaded file (never writes members to disk)."""
-    try:
-        if how == "plain":
-            with open(path, "rb") as f:
-                return _read_capped(f, cap, what)
-        if how == "bz2":
-            with bz2.open(path, "rb") as f:
-                return _read_capped(f, cap, what)
-        if how == "gz":
-            import gzip
-            with gzip.open(path, "rb") as f:
-                return _read_capped(f, cap, what)
-        if how == "zip":
-            with zipfile.ZipFile(path) as z:
-                bad = [n for n in z.namelist() if not _safe_member(n)]
-                if bad:
-                    raise CorpusError(f"{what}: refusing archive with unsafe member path {bad[0]!r}")
-                if member not in z.namelist():
-                    raise CorpusError(f"{what}: zip has no member {member!r} "
-                                      f"(members: {', '.join(z.namelist()[:5])})")
-                with z.open(member) as f:
-                    return _read_capped(f, cap, what)
-    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, ValueError) as e:
-        raise CorpusError(f"{what}: corrupt {how} archive ({e})") from None
-    raise CorpusError(f"{what}: unknown unpack method {how!r}")
-
-
-# --------------------------------------------------------------------------- decoding
-
-_BOMS = {b"\xff\xfe": "UTF-16 (little-endian BOM)", b"\xfe\xff": "UTF-16 (big-endian BOM)"}
-
-
-def decode(data: bytes, encoding: str, what: str) -> str:
-    """Strictly decode `data`; errors name the byte offset and what was found."""
-    enc = encoding.lower().replace("_", "-")
-    if enc in ("utf-8", "utf8"):
-        for bom, name in _BOMS.items():
-            if data.startswith(bom):
-                raise CorpusError(f"{what}: file is {name} but declared as {encoding}; "
-                                  "set `encoding: utf-16` for this corpus or convert it")
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-    try:
-        text = data.decode(encoding, errors="strict")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{what}: invalid {encoding} at byte offset {e.start} "
-                          f"(byte 0x{data[e.start]:02x}: {e.reason})") from None
-    nul = text.find("\x00")
-    if nul >= 0:
-        raise CorpusError(f"{what}: NUL character at char offset {nul}: not a text file?")
-    return text
+def fetch_unverified(url: str, cache_dir: Path, mirrors: list[str] | None = None,
+                     cfg: FetchConfig | None = None) -> tuple[str, int]:
+    """Fetch a file whose sha256 is not known yet (`charlm corpus add`): the first
+    candidate (mirrors, then the URL) that gives a whole file is stored in `cache_dir`
+    under its sha256; returns (sha256, bytes). A local path is read as it is."""
+    cfg = cfg or FetchConfig()
+    if mirrors is None:
+        mirrors = parse_mirrors(os.environ.get(MIRROR_ENV))
+    candidates = ([] if "://" not in url else mirror_candidates(url, mirrors)) + [url]
+    incoming = Path(cache_dir) / f"incoming-{os.getpid()}"
+    outcomes = []
+    for candidate in candidates:
+        try:
+            with atomic_open(incoming, "wb") as f:
+                sha, n = _fetch_once(candidate, f, cfg, None)
+        except (_Failed, _Transient) as e:
+            outcomes.append(f"{candidate}: {' '.join(str(e).split())}")
+            continue
+        os.replace(incoming, Path(cache_dir) / sha)
+        return sha, n
+    raise DownloadError(f"download {url}: no candidate gave a file: " + "; ".join(outcomes))
 
 
 # --------------------------------------------------------------------------- corpus
@@ -401,5 +341,5 @@ def build_corpus(name: str, spec: CorpusSpec, out: Path, cache_dir: Path,
             "bytes_utf8": len(text.encode("utf-8"))}
 
 
-__all__ = ["FetchConfig", "build_corpus", "fetch", "parse_mirrors", "mirror_candidates",
+__all__ = ["FetchConfig", "build_corpus", "fetch", "fetch_unverified", "parse_mirrors", "mirror_candidates",
            "unpack", "decode", "sha256_file"]

@@ -74,10 +74,13 @@ def load_scorer(corpus: str, model: str, device: str = "cpu") -> Scorer:
 
 
 def _neural_sample(net, vocab: Vocab, sp: SampleParams) -> str:
-    """The evaluate.sample text, on CPU (a prime with characters unknown here is dropped)."""
+    """The evaluate.sample text, on CPU whatever the device, so that a seed gives the same
+    text everywhere (a prime with characters unknown here is dropped)."""
+    import copy
+
     from .sample import sample
     prime = sp.prime if all(c in vocab.stoi for c in sp.prime) else ""
-    return sample(net.to("cpu"), vocab, sp.chars, seed=sp.seed, prime=prime,
+    return sample(copy.deepcopy(net).to("cpu"), vocab, sp.chars, seed=sp.seed, prime=prime,
                   temperature=sp.temperature)
 
 

@@ -10,10 +10,10 @@ history's leading `~` are the lecture's padding (start of text) unless `--litera
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from . import paths
+from .cli_util import HelpFormatter
 from .errors import CharlmError, ParamsError
 from .ngram import SMOOTHINGS, NgramLM, check_order, fit_model
 from .prepare import load_split
@@ -54,8 +54,7 @@ def cmd_sample(args) -> int:
 
 def register(subparsers) -> None:
     ap = subparsers.add_parser("ngram", help="query or sample a character n-gram model",
-                               description=__doc__,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+                               description=__doc__, formatter_class=HelpFormatter)
     sub = ap.add_subparsers(dest="ngram_command", required=True)
 
     def common(p):
@@ -64,16 +63,18 @@ def register(subparsers) -> None:
         p.add_argument("--smoothing", choices=SMOOTHINGS, default="mle")
         p.add_argument("--add-k", type=float, default=1.0, help="k of add_k smoothing")
 
-    q = sub.add_parser("query", help="P(next char | HISTORY), most likely first (lm['ello'])")
+    q = sub.add_parser("query", help="P(next char | HISTORY), most likely first (lm['ello'])",
+                       formatter_class=HelpFormatter)
     common(q)
     q.add_argument("history", help="exactly ORDER chars; leading '~' = padding")
     q.add_argument("--literal", action="store_true", help="leading '~' are text, not padding")
     q.add_argument("--top", type=int, default=0, help="print only the K most likely (0: all)")
     q.set_defaults(func=cmd_query)
 
-    s = sub.add_parser("sample", help="generate text, like the lecture's generate_text")
+    s = sub.add_parser("sample", help="generate text, like the lecture's generate_text",
+                       formatter_class=HelpFormatter)
     common(s)
     s.add_argument("--length", type=int, default=500, help="chars to generate")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same text)")
     s.add_argument("--prime", default=None, help="text the sample continues (printed first)")
     s.set_defaults(func=cmd_sample)

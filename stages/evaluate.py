@@ -1,17 +1,23 @@
 """Stage `evaluate@<corpus>-<model>` (and `evaluate_ngram@<corpus>`): score a trained model.
 
-Writes metrics/eval/<corpus>/<model>.json, samples/<corpus>/<model>.txt (a neural
+A neural model is scored on the device it trained on (`train.device`; auto: CUDA if
+present), exactly: one stateful stream in blocks of 4,096 chars. Writes metrics/eval/<corpus>/<model>.json, samples/<corpus>/<model>.txt (a neural
 model samples with the `evaluate.sample` params; the n-gram's sample comes from its
 fit) and the surprise-view data data/eval/<corpus>/<model>/surprise.json.
 """
 
 from charlm.cli_util import run_main, stage_args
 from charlm.evaluate import evaluate
+from charlm.lookup import pick_device
 
 
 def main() -> None:
     args, params = stage_args(__doc__, "corpus", "model")
-    m = evaluate(args.corpus, args.model, params.evaluate.sample, device="cpu")
+    device = "cpu"
+    if args.model != "ngram":        # a neural model is scored where it trained (train.device)
+        run = params.train.effective(args.model, params.pair_overrides(args.corpus, args.model))
+        device = pick_device(run.device, "train.device")
+    m = evaluate(args.corpus, args.model, params.evaluate.sample, device=device)
     print(f"{args.corpus}/{args.model}: val {m['val_bpc']:.4f} bpc, test {m['test_bpc']:.4f} bpc "
           f"(perplexity {m['test_ppl']:.3f}), {m['eval_chars_per_s']:,.0f} chars/s")
 

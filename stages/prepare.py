@@ -2,7 +2,7 @@
 
 from charlm import paths
 from charlm.cli_util import run_main, stage_args
-from charlm.download import decode
+from charlm.unpack import decode
 from charlm.prepare import prepare_text, save_prepared
 
 

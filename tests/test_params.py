@@ -191,6 +191,7 @@ _lr_floor = max([_common["min_lr"]] + [m["min_lr"] for m in _models.values()
                                         if m.get("min_lr") is not None and m.get("lr") is None])
 _corpora = RAW["corpora"]
 _pair_corpora = {p["corpus"] for p in RAW["run"]["pairs"].values()}
+_ARCHIVES = ("zip", "tar", "tar.gz", "tar.bz2", "tar.xz")
 
 ORACLES = {
     # train: shared keys
@@ -238,9 +239,10 @@ ORACLES = {
     "corpora.tinyshakespeare.max_chars": _rule(_int, lambda x: x > 0, optional=True),
     "corpora.tinyshakespeare.encoding": _rule(_encoding),
     "corpora.tinyshakespeare.description": _rule(_string),
-    # zip needs a member, which tinyshakespeare has not
-    "corpora.tinyshakespeare.unpack": _rule(_literal("plain", "bz2", "gz", "zip"), why=_cross(
-        r"corpora\.tinyshakespeare\.member: required when unpack is 'zip'", lambda x: x == "zip")),
+    # an archive needs a member, which tinyshakespeare has not
+    "corpora.tinyshakespeare.unpack": _rule(_literal("plain", "bz2", "gz", *_ARCHIVES), why=_cross(
+        r"corpora\.tinyshakespeare\.member: required when unpack is '(zip|tar[.a-z0-9]*)'",
+        lambda x: x in _ARCHIVES)),
 }
 # Values worth trying beyond random ones, per key: the options, the boundaries, both sides
 # of each cross-key rule (random values rarely hit them).
@@ -263,7 +265,8 @@ EXAMPLES = {
     "train.models.rnn.amp": ["auto", "bf16", "off", "fp16", None, True],
     "ngram.chosen": list(RAW["ngram"]["smoothings"]) + ["kneser-ney", "good_turing"],
     "corpora.tinyshakespeare.encoding": ["utf-8", "latin-1", "ascii", "utf8", "utf-9", "", "utf 8"],
-    "corpora.tinyshakespeare.unpack": ["plain", "bz2", "gz", "zip", "rar", "PLAIN"],
+    "corpora.tinyshakespeare.unpack": ["plain", "bz2", "gz", "zip", "rar", "PLAIN", "tar", "tar.gz",
+                                       "tar.bz2", "tar.xz", "tgz"],
     "corpora.tinyshakespeare.description": ["", "text", 1, None],
 }
 

@@ -164,10 +164,21 @@ def test_several_samples_run_as_one_batch(trained):
     assert sample_batch(model, vocab, 4, 50, seed=1, prime="to", temperature=3.0) == texts
 
 
+def _toy_repo(root: Path) -> None:
+    """The params of a repository whose corpus `toy` pairs with an lstm and a gru."""
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    (root / "params.yaml").write_text(
+        "corpora:\n  toy: {sources: [{url: toy.txt, sha256: '" + "0" * 64 + "'}]}\n"
+        "run:\n  corpora: [toy]\n"
+        "  pairs: {toy-lstm: {corpus: toy, model: lstm}, toy-gru: {corpus: toy, model: gru}}\n"
+        "train:\n  models: {lstm: {arch: lstm, hidden_size: 32}, gru: {arch: gru, hidden_size: 8}}\n")
+
+
 def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch, capsys):
     model, vocab = trained
     d = tmp_path / "data" / "models" / "toy" / "lstm"
     save_trained(d, model, vocab)
+    _toy_repo(tmp_path)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
         cli_main(["sample", "--corpus", "toy", "--model", "lstm", "--prime", "to be",
@@ -182,7 +193,30 @@ def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch,
     assert err.startswith("error: prime has") and "'Z'" in err and "Traceback" not in err
     with pytest.raises(SystemExit) as e:
         cli_main(["sample", "--corpus", "toy", "--model", "gru"])
-    assert e.value.code == 2 and "gru/config.json: not found" in capsys.readouterr().err
+    assert e.value.code == 2 and ("toy/gru is not trained yet (no data/models/toy/gru/model."
+                                  "safetensors): run `dvc repro train@toy-gru`"
+                                  in capsys.readouterr().err)
+    for args, message in ((["--corpus", "tyo"], "unknown corpus 'tyo' (did you mean 'toy'?)"),
+                          (["--model", "lstn"], "unknown model 'lstn' (did you mean 'lstm'?)"),
+                          (["--prime", "a", "--prime-file", "f"], "give one of them")):
+        with pytest.raises(SystemExit) as e:
+            cli_main(["sample", "--corpus", "toy", "--model", "lstm", *args])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and message in err and err.count("\n") == 1, err
+    # --prime-file, and several samples as one batch
+    (tmp_path / "prime.txt").write_text("to be", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        cli_main(["sample", "--corpus", "toy", "--model", "lstm", "--prime-file", "prime.txt",
+                  "--length", "40", "--seed", "3", "--num-samples", "3", "--temperature", "2"])
+    texts = sample_batch(model, vocab, 3, 40, seed=3, prime="to be", temperature=2.0)
+    assert capsys.readouterr().out == "".join(f"=== sample {i} of 3 ===\n{t}\n"
+                                              for i, t in enumerate(texts, 1))
+    # outside the repository root
+    monkeypatch.chdir(tmp_path / "data")
+    with pytest.raises(SystemExit) as e:
+        cli_main(["sample", "--corpus", "toy", "--model", "lstm"])
+    assert e.value.code == 2 and f"cd {tmp_path}" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
     # a model directory given explicitly
     with pytest.raises(SystemExit) as e:
         cli_main(["sample", "--corpus", "toy", "--model", "x", "--checkpoint", str(d),

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..download import sha256_file
 from ..errors import CheckpointError, VocabError
-from ..fsutil import atomic_open, write_json
+from ..fsutil import atomic_open, sha256_file, write_json
 from ..vocab import Vocab, smallest_uint
 from .counts import NgramCounts
 

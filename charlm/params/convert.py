@@ -44,10 +44,13 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             if type(None) in args:
                 return None
             fail(where, "must not be null")
+        arms = [a for a in args if a is not type(None)]
+        if isinstance(value, list) and any(typing.get_origin(a) is list for a in arms):
+            arms = [a for a in arms if typing.get_origin(a) is list]  # the list's own error
+        if len(arms) == 1:
+            return _convert(arms[0], value, where)
         errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        for arg in arms:
             try:
                 return _convert(arg, value, where)
             except ParamsError as e:

@@ -11,7 +11,7 @@ import codecs
 import re
 import typing
 from dataclasses import dataclass, field, fields, make_dataclass, replace
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from .convert import fail, positive
 
@@ -25,8 +25,10 @@ Smoothing = Literal["kneser_ney", "witten_bell", "add_k"]
 class Source:
     url: str        # absolute, or relative to the corpus's base_url
     sha256: str     # of the file as downloaded (before unpacking)
+    bytes: Optional[int] = None   # its size; a download of another size is refused
 
     def check(self, where: str) -> None:
+        positive(where, "bytes", self.bytes)
         s = self.sha256.lower()
         if len(s) != 64 or any(c not in "0123456789abcdef" for c in s):
             fail(f"{where}.sha256", f"must be 64 hex digits, got {self.sha256!r}")
@@ -37,8 +39,10 @@ class Source:
 class CorpusSpec:
     sources: list[Source]
     base_url: Optional[str] = None
-    unpack: Literal["plain", "bz2", "gz", "zip"] = "plain"
-    member: Optional[str] = None          # zip member to extract (unpack: zip)
+    unpack: Literal["plain", "bz2", "gz", "zip", "tar", "tar.gz", "tar.bz2", "tar.xz"] = "plain"
+    # archive members to read (zip, tar*): a name, a glob (`*.tex`) or a list of them;
+    # the matches are concatenated in sorted name order
+    member: Union[str, list[str], None] = None
     encoding: str = "utf-8"
     max_chars: Optional[int] = None       # keep only the first N chars of the corpus (null: all)
     description: str = ""
@@ -46,8 +50,10 @@ class CorpusSpec:
     def check(self, where: str) -> None:
         if not self.sources:
             fail(f"{where}.sources", "must list at least one source")
-        if self.unpack == "zip" and not self.member:
-            fail(f"{where}.member", "required when unpack is 'zip'")
+        if self.unpack in ("zip", "tar", "tar.gz", "tar.bz2", "tar.xz") and not self.member:
+            fail(f"{where}.member", f"required when unpack is {self.unpack!r}")
+        if isinstance(self.member, list) and "" in self.member:
+            fail(f"{where}.member[{self.member.index('')}]", "must not be empty")
         positive(where, "max_chars", self.max_chars)
         try:
             codecs.lookup(self.encoding)
