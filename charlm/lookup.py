@@ -54,6 +54,8 @@ def train_command(params: Params, corpus: str, model: str) -> str:
     key = f"{corpus}-{model}"
     if key in params.run.pairs:
         return f"dvc repro train@{key}"
+    if key in params.run.finetune:
+        return f"dvc repro finetune@{key}"
     return f"dvc exp run -S '++run.pairs={{{key}: {{corpus: {corpus}, model: {model}}}}}'"
 
 

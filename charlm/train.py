@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from . import paths
 from .distributed import DistInfo, all_reduce_sum, broadcast_float
 from .errors import CharlmError, CheckpointError, ParamsError, TrainingError
+from .finetune import init_from_trained, weights_digest
 from .fsutil import write_json
 from .models import LN2, CharRNN, ModelConfig, describe, detach_state, log2prob_sequence, \
     memory_estimate, parameter_count, save_trained
@@ -156,13 +157,14 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
                 progress: str | bool = "bar", log: Callable[[str], None] = print,
                 rank: int = 0, world_size: int = 1, write_outputs: bool = True,
                 fresh: bool = False, on_step: Optional[StepHook] = None,
-                pair: Optional[dict] = None) -> TrainResult:
+                pair: Optional[dict] = None, init_from: Optional[Path] = None) -> TrainResult:
     """Train (or resume) `model_name` on the prepared corpus; write its outputs to out_dir.
 
     out_dir gets model.safetensors + config.json (best-on-val weights), checkpoint/ and
     summary.json. progress: "bar" | "lines" | "off" (True/False: bar/off). fresh: move an
     existing checkpoint aside first. on_step(done) may return a reason to stop (tests).
-    pair: train.common keys set for this corpus only (run.pairs)."""
+    pair: train.common keys set for this corpus only (run.pairs). init_from: a trained
+    model's folder whose weights the run starts from (charlm.finetune)."""
     spec, run = resolve(tp, model_name, pair)
     if world_size > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         raise TrainingError(f"world_size {world_size} needs a process group: launch under torchrun "
@@ -180,14 +182,24 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
     mcfg = ModelConfig.from_shape(spec, vocab.size)
     mode = {True: "bar", False: "off"}.get(progress, progress)
     with _torch_settings(run, world_size) as device:
+        init = weights_digest(init_from) if init_from is not None else None
         job = TrainJob(model_name, corpus, run, mcfg, device, DistInfo(rank, world_size),
-                       Path(out_dir), fingerprint(mcfg, run, train), log)
+                       Path(out_dir), fingerprint(mcfg, run, train, init), log,
+                       str(init_from) if init_from is not None else None)
         st = TrainState.create(job, train)
+        if init_from is not None:        # a matching checkpoint, if any, then replaces it
+            _log_init(job, init_from_trained(st.model, vocab, Path(init_from)))
         resume(job, st, fresh)
         log(describe(st.model, run.batch_size, run.seq_len))
         live = Live(Path(live_dir) if (live_dir and job.is_main) else None, st.resumed, st.step)
         _loop(job, st, val, live, mode if job.is_main else "off", on_step)
         return _finish(job, st, vocab, live, write_outputs)
+
+
+def _log_init(job: TrainJob, info: dict) -> None:
+    new = info["new_chars"]
+    job.log(f"starting from {info['init_from']}: {info['shared_chars']} characters shared"
+            + (f", {len(new)} new here (fresh rows): {''.join(new)[:40]!r}" if new else ""))
 
 
 # --------------------------------------------------------------------------- the loop
@@ -380,5 +392,6 @@ def _summary(job: TrainJob, st: TrainState) -> dict:
         "eval_streams": run.eval_streams, "device": str(job.device),
         "amp": uses_bf16(run, job.device),
         "threads": torch.get_num_threads(), "nproc": job.info.world_size,
-        "torch": torch.__version__, "seed": run.seed, "resumed": st.resumed, "history": st.history,
+        "torch": torch.__version__, "seed": run.seed, "resumed": st.resumed,
+        **({"init_from": job.init_from} if job.init_from else {}), "history": st.history,
     }

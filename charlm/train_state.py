@@ -35,7 +35,7 @@ ADAM_BETAS = (0.9, 0.99)
 RESEED_STRIDE = 1_000_003     # a rank without its saved RNG reseeds at seed + stride * step + rank
 # The code that decides what training computes: part of the fingerprint, so a finished
 # checkpoint of older code is not silently reused when `dvc repro` re-runs the stage.
-CODE_FILES = ("train.py", "train_state.py", "batcher.py", "models.py")
+CODE_FILES = ("train.py", "train_state.py", "batcher.py", "models.py", "finetune.py")
 
 
 def code_version() -> str:
@@ -45,13 +45,17 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprint(mcfg: ModelConfig, run: TrainCommon, train: np.ndarray) -> str:
-    """What a checkpoint must match to be resumed: model, result-changing params, data, code."""
+def fingerprint(mcfg: ModelConfig, run: TrainCommon, train: np.ndarray,
+                init: str | None = None) -> str:
+    """What a checkpoint must match to be resumed: model, result-changing params, data, code
+    and, for a fine-tuned run, the digest of the weights it started from."""
     keep = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)
             if not f.metadata.get("resumable")}
-    doc = json.dumps({"model": mcfg.to_json(), "train": keep, "n": int(len(train)),
-                      "crc": zlib.crc32(np.ascontiguousarray(train).tobytes()),
-                      "code": code_version()}, sort_keys=True)
+    doc = {"model": mcfg.to_json(), "train": keep, "n": int(len(train)),
+           "crc": zlib.crc32(np.ascontiguousarray(train).tobytes()), "code": code_version()}
+    if init is not None:
+        doc["init"] = init
+    doc = json.dumps(doc, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
@@ -67,6 +71,7 @@ class TrainJob:
     out_dir: Path
     fingerprint: str
     log: Callable[[str], None]
+    init_from: Optional[str] = None   # the trained model's folder a fine-tuned run started from
 
     @property
     def is_main(self) -> bool:

@@ -1,4 +1,6 @@
-"""Stage `train@<corpus>-<model>`: train one neural model (resuming from its checkpoint).
+"""Stage `train@<corpus>-<model>` (and `finetune@<corpus>-<model>`): train one neural
+model, resuming from its checkpoint; a run of run.finetune starts from the best weights
+of the run named by its init_from.
 
 Writes data/models/<corpus>/<model>/ (model.safetensors + config.json with the
 best-on-val weights, checkpoint/, summary.json) and the DVCLive log in
@@ -39,6 +41,12 @@ def _stop_hook(rank: int):
     return lambda done: f"CHARLM_STOP_AFTER_STEPS={after}" if done == after else None
 
 
+def _init_dir(params, corpus: str, model: str):
+    """The trained model a run of run.finetune starts from (None for run.pairs)."""
+    source = params.init_from(corpus, model)
+    return paths.model_dir(*source) if source else None
+
+
 def main() -> None:
     args, params = stage_args(__doc__, "corpus", "model", add=_options)
     pair = params.pair_overrides(args.corpus, args.model)
@@ -60,7 +68,8 @@ def main() -> None:
                              log=lambda m: print(m, flush=True), rank=info.rank,
                              world_size=info.world_size,
                              fresh=args.fresh or os.environ.get("CHARLM_FRESH", "") not in ("", "0"),
-                             on_step=_stop_hook(info.rank), pair=pair)
+                             on_step=_stop_hook(info.rank), pair=pair,
+                             init_from=_init_dir(params, args.corpus, args.model))
     finally:
         distributed.shutdown()
     if not info.is_main:

@@ -56,12 +56,19 @@ def _stage_params(stage: dict, params: dict):
             yield entry, params
 
 
+# run.finetune is empty by default: its stages are checked against this entry
+EXAMPLE_FINETUNE = {"latex-lstm_ft": {"corpus": "latex", "model": "lstm",
+                                      "init_from": "latex/lstm"}}
+
+
 def test_every_stage_param_exists_in_params_yaml():
     dvc, params = _load()
     for name, stage in dvc["stages"].items():
         items = [{}]
-        if stage.get("foreach") == "${run.pairs}":
-            items = [{**v, "key": k} for k, v in params["run"]["pairs"].items()]
+        if stage.get("foreach") in ("${run.pairs}", "${run.finetune}"):
+            runs = params["run"][stage["foreach"][6:-1]] or EXAMPLE_FINETUNE
+            items = [{**v, "key": k} for k, v in runs.items()]
+            params = {**params, "run": {**params["run"], "finetune": EXAMPLE_FINETUNE}}
         for key, where in _stage_params(stage, params):
             for item in items:
                 resolved = re.sub(r"\$\{item\.(\w+)\}", lambda m: item.get(m.group(1), "?"), key)

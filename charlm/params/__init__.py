@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import ParamsError
 from .convert import did_you_mean, fail, from_dict, positive
-from .sections import (OVERRIDABLE, CorpusSpec, EvaluateParams, ModelShape, ModelSpec,
+from .sections import (OVERRIDABLE, CorpusSpec, EvaluateParams, Finetune, ModelShape, ModelSpec,
                        NgramParams, Pair, PrepareParams, RunParams, SampleParams, Source, SplitParams,
                        TrainCommon, TrainParams)
 
@@ -26,7 +26,7 @@ DEFAULT_PARAMS = Path("params.yaml")
 CORPORA_FILE = "corpora.yaml"        # read from the params file's folder
 
 __all__ = ["Params", "load_params", "parse_params", "from_dict", "positive", "ParamsError",
-           "CorpusSpec", "EvaluateParams", "ModelShape", "ModelSpec", "NgramParams",
+           "CorpusSpec", "EvaluateParams", "Finetune", "ModelShape", "ModelSpec", "NgramParams",
            "Pair", "PrepareParams", "RunParams", "SampleParams", "Source", "SplitParams", "TrainCommon",
            "TrainParams", "OVERRIDABLE", "DEFAULT_PARAMS", "CORPORA_FILE"]
 
@@ -53,29 +53,60 @@ class Params:
             if name not in self.corpora:
                 fail(f"run.corpora[{i}]", f"unknown corpus {name!r}"
                      + did_you_mean(name, self.corpora))
+        for key in set(self.run.pairs) & set(self.run.finetune):
+            fail(f"run.finetune.{key}", "is also in run.pairs (one run per <corpus>-<model>)")
         for key, pair in self.run.pairs.items():
-            where = f"run.pairs.{key}"
-            if pair.corpus not in self.run.corpora:
-                fail(f"{where}.corpus", f"{pair.corpus!r} is not in run.corpora"
-                     + did_you_mean(pair.corpus, self.run.corpora))
-            if pair.model not in self.train.models:
-                defined = ", ".join(self.train.models) or "none"
-                fail(f"{where}.model", f"unknown model {pair.model!r}"
-                     + did_you_mean(pair.model, self.train.models)
-                     + f"; train.models defines: {defined}")
-            if key != f"{pair.corpus}-{pair.model}":
-                fail(where, f"the key must be '{pair.corpus}-{pair.model}' "
-                     "(<corpus>-<model>: it names the stages)")
-            self.train.effective(pair.model, pair.overrides()).check(where)
+            self._check_pair(f"run.pairs.{key}", key, pair)
+        for key, pair in self.run.finetune.items():
+            self._check_pair(f"run.finetune.{key}", key, pair)
+            self._check_init(f"run.finetune.{key}.init_from", key, pair)
+
+    def _check_pair(self, where: str, key: str, pair: Pair) -> None:
+        if pair.corpus not in self.run.corpora:
+            fail(f"{where}.corpus", f"{pair.corpus!r} is not in run.corpora"
+                 + did_you_mean(pair.corpus, self.run.corpora))
+        if pair.model not in self.train.models:
+            defined = ", ".join(self.train.models) or "none"
+            fail(f"{where}.model", f"unknown model {pair.model!r}"
+                 + did_you_mean(pair.model, self.train.models)
+                 + f"; train.models defines: {defined}")
+        if key != f"{pair.corpus}-{pair.model}":
+            fail(where, f"the key must be '{pair.corpus}-{pair.model}' "
+                 "(<corpus>-<model>: it names the stages)")
+        self.train.effective(pair.model, pair.overrides()).check(where)
+
+    def _check_init(self, where: str, key: str, pair: Finetune) -> None:
+        """init_from names another run of this params file (so DVC trains it first)."""
+        corpus, model = pair.source()
+        runs = self.run.all_pairs()
+        if f"{corpus}-{model}" not in runs or f"{corpus}-{model}" == key:
+            others = [f"{p.corpus}/{p.model}" for k, p in runs.items() if k != key]
+            fail(where, f"{pair.init_from!r} is not another run of run.pairs or run.finetune "
+                 f"(<corpus>/<model>{did_you_mean(pair.init_from, others)}; runs: "
+                 f"{', '.join(others) or 'none'})")
+        src, dst = self.train.models[model], self.train.models[pair.model]
+        if src.shape() | {"dropout": 0} != dst.shape() | {"dropout": 0}:
+            fail(where, f"{pair.init_from} is {_shape(src)} but {pair.model} is {_shape(dst)}: "
+                 "fine-tuning needs the same architecture and sizes")
 
     def pair_overrides(self, corpus: str, model: str) -> dict:
-        """The train.common keys run.pairs sets for this corpus and model ({} if none)."""
-        pair = self.run.pairs.get(f"{corpus}-{model}")
+        """The train.common keys run.pairs (or run.finetune) sets for this corpus and model."""
+        pair = self.run.all_pairs().get(f"{corpus}-{model}")
         return pair.overrides() if pair else {}
 
+    def init_from(self, corpus: str, model: str) -> tuple[str, str] | None:
+        """(corpus, model) of the run whose weights this run starts from, if it is fine-tuned."""
+        pair = self.run.finetune.get(f"{corpus}-{model}")
+        return pair.source() if pair else None
+
     def models_of(self, corpus: str) -> list[str]:
-        """The neural models run on `corpus`, in run.pairs order."""
-        return [p.model for p in self.run.pairs.values() if p.corpus == corpus]
+        """The neural models run on `corpus`: run.pairs order, then run.finetune's."""
+        return [p.model for p in self.run.all_pairs().values() if p.corpus == corpus]
+
+
+def _shape(spec: ModelSpec) -> str:
+    return (f"{spec.arch} {spec.num_layers}x{spec.hidden_size} "
+            f"(embedding {spec.embedding_dim})")
 
 
 def parse_params(raw: Any) -> Params:

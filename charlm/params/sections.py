@@ -204,12 +204,31 @@ ModelSpec = _with_overrides("ModelSpec", (_ModelBase, ModelShape),
 Pair = _with_overrides("Pair", (_PairBase,), _PairBase.__doc__)
 
 
+@dataclass(kw_only=True)
+class _FinetuneBase(_PairBase):
+    """A pair whose model starts from another trained run's best weights."""
+    init_from: str                        # "<corpus>/<model>": a run of run.pairs or run.finetune
+
+    def source(self) -> tuple[str, str]:
+        corpus, _, model = self.init_from.partition("/")
+        return corpus, model
+
+
+Finetune = _with_overrides("Finetune", (_FinetuneBase,), _FinetuneBase.__doc__)
+
+
 @dataclass
 class RunParams:
     corpora: list[str]                    # corpora the pipeline runs on (keys of `corpora`)
     # the neural runs: stage key (`<corpus>-<model>`, as in train@<key>) -> corpus, model
     # and any train.common key set for this run only
     pairs: dict[str, Pair]
+    # runs that start from another run's weights (stages finetune@<key>, evaluate_finetuned@<key>)
+    finetune: dict[str, Finetune] = field(default_factory=dict)
+
+    def all_pairs(self) -> dict:
+        """Every neural run, trained from scratch or fine-tuned, by stage key."""
+        return {**self.pairs, **self.finetune}
 
 
 @dataclass
