@@ -1,7 +1,6 @@
 """The `charlm` command: add corpora; sample, score and list models; check metrics.
 
-Subcommands are added by `register_*` functions in the modules that own them,
-so each concept keeps its CLI next to its code:
+Run it from the repository root (where dvc.yaml and params.yaml are):
 
     charlm ngram query --corpus tinyshakespeare --order 4 ello
     charlm ngram sample --corpus tinyshakespeare --order 10 --length 500 --seed 1
@@ -19,9 +18,10 @@ import importlib
 import sys
 
 from . import __version__
-from .cli_util import run_main
+from .cli_util import HelpFormatter, run_main
 
-# Modules that add subcommands: each defines `register(subparsers)`; the parser
+# Subcommands live in the modules that own them (each concept keeps its CLI next to its
+# code). Modules that add subcommands: each defines `register(subparsers)`; the parser
 # it adds sets `func=` to a callable taking the parsed args.
 COMMAND_MODULES = ["charlm.corpus_cli", "charlm.ngram_cli", "charlm.sample_cli", "charlm.score_cli",
                    "charlm.models_cli", "charlm.check_metrics"]
@@ -29,7 +29,7 @@ COMMAND_MODULES = ["charlm.corpus_cli", "charlm.ngram_cli", "charlm.sample_cli",
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="charlm", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--version", action="version", version=f"charlm {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:

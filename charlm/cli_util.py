@@ -18,7 +18,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        shown = (action.default not in (None, False, argparse.SUPPRESS) and not action.required
+        default = action.default
+        shown = (default is not None and default is not False and default != argparse.SUPPRESS
+                 and not action.required
                  and (action.option_strings or action.nargs in ("?", "*")))
         if shown and "%(default)" not in text and "default" not in text:
             text += " (default: %(default)s)"

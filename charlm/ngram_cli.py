@@ -15,6 +15,7 @@ import sys
 from . import paths
 from .cli_util import HelpFormatter
 from .errors import CharlmError, ParamsError
+from .lookup import repo_params
 from .ngram import SMOOTHINGS, NgramLM, check_order, fit_model
 from .prepare import load_split
 from .vocab import Vocab
@@ -22,7 +23,11 @@ from .vocab import Vocab
 
 def _model(args) -> NgramLM:
     check_order(args.order)
+    repo_params().corpus(args.corpus)               # a known name, or a did-you-mean
     src = paths.prepared(args.corpus)
+    if not (src / "train.npy").is_file():
+        raise CharlmError(f"{args.corpus} is not prepared yet (no {src / 'train.npy'}): "
+                          f"run `dvc repro prepare@{args.corpus}`")
     vocab = Vocab.load(src / "vocab.json")
     train = load_split(src, "train")
     check_order(args.order, len(train))
@@ -58,9 +63,10 @@ def register(subparsers) -> None:
     sub = ap.add_subparsers(dest="ngram_command", required=True)
 
     def common(p):
-        p.add_argument("--corpus", required=True, help="a prepared corpus (data/prepared/<corpus>)")
+        p.add_argument("--corpus", required=True, help="corpus name (its prepared train split is counted)")
         p.add_argument("--order", type=int, required=True, help="history length (the lecture's order)")
-        p.add_argument("--smoothing", choices=SMOOTHINGS, default="mle")
+        p.add_argument("--smoothing", choices=SMOOTHINGS, default="mle",
+                       help="mle: the lecture's unsmoothed counts")
         p.add_argument("--add-k", type=float, default=1.0, help="k of add_k smoothing")
 
     q = sub.add_parser("query", help="P(next char | HISTORY), most likely first (lm['ello'])",

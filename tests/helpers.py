@@ -128,6 +128,20 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def toy_params(root: Path, corpus: str = "toy", models: dict | None = None) -> None:
+    """dvc.yaml and params.yaml of a repository with one corpus (unfetched) and, for each
+    `models` entry (name -> "{arch: ..., hidden_size: ...}"), a <corpus>-<name> pair: what
+    the `charlm` commands need to find models by name."""
+    models = models or {}
+    pairs = ", ".join(f"{corpus}-{m}: {{corpus: {corpus}, model: {m}}}" for m in models)
+    entries = ", ".join(f"{m}: {spec}" for m, spec in models.items())
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    (root / "params.yaml").write_text(
+        f"corpora:\n  {corpus}: {{sources: [{{url: {corpus}.txt, sha256: '{'0' * 64}'}}]}}\n"
+        f"run:\n  corpora: [{corpus}]\n  pairs: {{{pairs}}}\n"
+        f"train:\n  models: {{{entries}}}\n")
+
+
 def set_params(repo: Path, overrides: list[str], file: str = "params.yaml") -> None:
     """Apply `dvc exp run -S`-style overrides to a repo's params file (DVC's own code)."""
     from dvc.utils.hydra import apply_overrides

@@ -55,3 +55,36 @@ def test_evaluation_follows_train_device(tmp_path, monkeypatch):
                        cwd=repo, capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
     assert r.stderr == "error: train.device is cuda but no CUDA device is available (use cpu or auto)\n"
+
+
+def _parsers(parser, path=("charlm",)):
+    """Every parser of the `charlm` command, with its command path."""
+    import argparse
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, path + (name,))
+
+
+def test_every_help_shows_its_defaults_and_the_version():
+    import argparse
+
+    from charlm import __version__
+    from charlm.cli import build_parser
+    parser = build_parser()
+    checked = 0
+    for path, p in _parsers(parser):
+        help_text = p.format_help()
+        assert "register" not in help_text and "TODO" not in help_text, path
+        for a in p._actions:
+            if a.option_strings and a.default not in (None, False, argparse.SUPPRESS) \
+                    and a.help is not None and not a.required:
+                assert "default" in (a.help % {"default": a.default}
+                                     if "%(default)" in a.help else
+                                     p._get_formatter()._get_help_string(a)), (path, a.dest)
+                checked += 1
+    assert checked >= 15
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["--version"])
+    assert e.value.code == 0

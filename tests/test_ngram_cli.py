@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import toy_params
+
 from charlm import paths
 from charlm.cli import main
 from charlm.ngram import NgramModel, fit_and_select, write_orders_tsv
@@ -26,6 +28,7 @@ TEXT = ("hello world, hello there.\nthe yellow fellow sells shells.\n" * 40
 @pytest.fixture
 def corpus(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    toy_params(tmp_path, "tiny")
     vocab, arrays, stats = prepare_text(TEXT, SplitParams(0.8, 0.1, 0.1), "tiny")
     save_prepared(paths.prepared("tiny"), vocab, arrays, stats)
     return tmp_path
@@ -151,3 +154,11 @@ def test_stage_end_to_end(corpus):
     assert -model.log2prob_sequence(test).mean() == pytest.approx(m["test_bpc"], rel=1e-12)
     names = sorted(p.name for p in (paths.ngram_dir("tinyshakespeare") / "samples").iterdir())
     assert names == sorted(["mle_order4.txt", f"kneser_ney_order{m['order']}.txt"])
+
+
+def test_unknown_or_unprepared_corpus_says_what_to_do(corpus, capsys):
+    code, _, err = run(["ngram", "query", "--corpus", "tinyy", "--order", "2", "el"], capsys)
+    assert code == 2 and "unknown corpus 'tinyy' (did you mean 'tiny'?)" in err
+    shutil.rmtree(corpus / "data" / "prepared" / "tiny")
+    code, _, err = run(["ngram", "query", "--corpus", "tiny", "--order", "2", "el"], capsys)
+    assert code == 2 and err.endswith("run `dvc repro prepare@tiny`\n") and err.count("\n") == 1

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import toy_params
+
 from charlm import sample as sample_mod
 from charlm.cli import main as cli_main
 from charlm.errors import ParamsError, VocabError
@@ -164,21 +166,12 @@ def test_several_samples_run_as_one_batch(trained):
     assert sample_batch(model, vocab, 4, 50, seed=1, prime="to", temperature=3.0) == texts
 
 
-def _toy_repo(root: Path) -> None:
-    """The params of a repository whose corpus `toy` pairs with an lstm and a gru."""
-    (root / "dvc.yaml").write_text("stages: {}\n")
-    (root / "params.yaml").write_text(
-        "corpora:\n  toy: {sources: [{url: toy.txt, sha256: '" + "0" * 64 + "'}]}\n"
-        "run:\n  corpora: [toy]\n"
-        "  pairs: {toy-lstm: {corpus: toy, model: lstm}, toy-gru: {corpus: toy, model: gru}}\n"
-        "train:\n  models: {lstm: {arch: lstm, hidden_size: 32}, gru: {arch: gru, hidden_size: 8}}\n")
-
-
 def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch, capsys):
     model, vocab = trained
     d = tmp_path / "data" / "models" / "toy" / "lstm"
     save_trained(d, model, vocab)
-    _toy_repo(tmp_path)
+    toy_params(tmp_path, "toy", {"lstm": "{arch: lstm, hidden_size: 32}",
+                                 "gru": "{arch: gru, hidden_size: 8}"})
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
         cli_main(["sample", "--corpus", "toy", "--model", "lstm", "--prime", "to be",
