@@ -27,10 +27,9 @@ from .fsutil import read_json, write_json, write_text
 from .params import SampleParams
 from .prepare import load_split, load_stats
 from .scoring import bpc_stats
+from .surprise import SURPRISE_CHARS, surprise_data
 from .vocab import Vocab
 
-SURPRISE_CHARS = 1500      # length of the test passage shown in the surprise view
-SURPRISE_TOP_K = 5
 VAL_STREAMS, VAL_OVERLAP = 16, 512
 
 
@@ -95,22 +94,19 @@ def score_splits(scorer: Scorer, prepared_dir: Path, splits=("val", "test")) -> 
         if len(lp) != len(ids):
             raise CharlmError(f"{scorer.name}: scored {len(lp)} of {len(ids)} chars")
         s = bpc_stats(lp)
-        out[split] = {**s, "seconds": secs, "chars_per_s": len(ids) / max(secs, 1e-9)}
+        out[split] = {**s, "seconds": secs, "chars_per_s": len(ids) / max(secs, 1e-9),
+                      "log2p": np.asarray(lp, dtype=np.float64)}
     return out
 
 
-def surprise_data(scorer: Scorer, vocab: Vocab, ids: np.ndarray) -> dict:
-    """Per-char -log2 P and top predictions on a test passage (for the HTML view)."""
-    dists = np.asarray(scorer.next_log2probs(ids), dtype=np.float64)
-    top = np.argsort(-dists, axis=1)[:, :SURPRISE_TOP_K]
-    table = ["\ufffd"] + vocab.chars
-    rows = np.arange(len(ids))
-    return {
-        "text": [table[i] for i in ids.tolist()],
-        "bits": (-dists[rows, ids.astype(np.int64)]).round(3).tolist(),
-        "top": [[[table[j], round(float(2.0 ** dists[r, j]), 3)] for j in top[r]]
-                for r in range(len(ids))],
-    }
+def save_log2p(path: Path, scores: dict, passage_dists: np.ndarray, scorer: Scorer) -> None:
+    """For the mixture: the per-char log2 P of each split, the passage's log2 table, the
+    model's parameters and training chars."""
+    from .fsutil import atomic_open
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **{s: scores[s]["log2p"] for s in scores},
+                 passage=passage_dists.astype(np.float32),
+                 params=np.int64(scorer.params), train_chars=np.int64(scorer.train_chars))
 
 
 def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str = "cpu") -> dict:
@@ -139,5 +135,7 @@ def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str =
                {s: {k: round(scores[s][k], 3) for k in ("seconds", "chars_per_s")} for s in scores})
     write_text(paths.sample_file(corpus, model), scorer.sample(sample_params))
     passage = load_split(prepared, "test")[:SURPRISE_CHARS]
-    write_json(paths.surprise_data(corpus, model), surprise_data(scorer, vocab, passage))
+    dists = np.asarray(scorer.next_log2probs(passage), dtype=np.float64)
+    write_json(paths.surprise_data(corpus, model), surprise_data(dists, vocab, passage))
+    save_log2p(paths.log2p_file(corpus, model), scores, dists, scorer)
     return {**metrics, "eval_chars_per_s": scores["test"]["chars_per_s"]}

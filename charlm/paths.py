@@ -83,9 +83,18 @@ def sample_file(corpus: str, model: str) -> Path:
     return SAMPLES / corpus / f"{model}.txt"
 
 
+MIX = "mix"      # the mixture of a corpus's models (stage mix@<corpus>)
+
+
 def eval_dir(corpus: str, model: str) -> Path:
-    """Evaluation side outputs that the report reads."""
-    return DATA / "eval" / corpus / model
+    """Evaluation side outputs that the report reads (the mixture's outside data/eval:
+    it reads all of data/eval/<corpus>)."""
+    return DATA / "mix" / corpus if model == MIX else DATA / "eval" / corpus / model
+
+
+def log2p_file(corpus: str, model: str) -> Path:
+    """Per-char log2 P of val and test, and the surprise passage's next-char log2 table."""
+    return eval_dir(corpus, model) / "log2p.npz"
 
 
 def surprise_data(corpus: str, model: str) -> Path:

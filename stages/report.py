@@ -6,7 +6,7 @@ from charlm.report import build_report
 
 def main() -> None:
     _, params = stage_args(__doc__)
-    summary = build_report({c: ["ngram", *params.models_of(c)] for c in params.run.corpora})
+    summary = build_report({c: ["ngram", *params.models_of(c), "mix"] for c in params.run.corpora})
     for corpus, ms in summary.items():
         best = min(ms, key=lambda m: ms[m]["val_bpc"])
         print(f"{corpus}: best on val {best}: val {ms[best]['val_bpc']:.4f}, "

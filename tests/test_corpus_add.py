@@ -158,7 +158,7 @@ def test_the_printed_command_runs_the_pipeline_on_a_file_and_a_tarball(repo, tmp
     run_dvc(["repro"], repo, {"CHARLM_MIRROR": str(mirror)})
     summary = yaml.safe_load((repo / "metrics/summary.json").read_text())
     for corpus in ("own", "tex"):
-        for model in ("ngram", "tiny"):
+        for model in ("ngram", "tiny", "mix"):
             assert 0 < summary[corpus][model]["test_bpc"] < 8, (corpus, model)
     tex = (repo / "data/raw/tex.txt").read_text()
     assert tex == "".join((stacks / n).read_text() for n in

@@ -44,7 +44,7 @@ def _uniform_scorer(v: int) -> Scorer:
 def test_surprise_data_and_page():
     vocab = Vocab.build("abc<d>")
     ids, _ = vocab.encode("a<b>")
-    data = surprise_data(_uniform_scorer(vocab.size), vocab, ids)
+    data = surprise_data(_uniform_scorer(vocab.size).next_log2probs(ids), vocab, ids)
     assert data["text"] == list("a<b>")
     assert data["bits"] == [round(math.log2(vocab.size), 3)] * 4
     assert len(data["top"][0]) == 5

@@ -152,7 +152,7 @@ def test_dvc_trains_the_source_first_and_tracks_it(tmp_path, mirror):
     out = run_dvc(["repro"], repo, env).stdout
     assert out.index("'train@tinyshakespeare-tiny'") < out.index("'finetune@tinyshakespeare-tiny_ft'")
     summary = json.loads((repo / "metrics/summary.json").read_text())
-    assert set(summary["tinyshakespeare"]) == {"ngram", "tiny", "tiny_ft"}
+    assert set(summary["tinyshakespeare"]) == {"ngram", "tiny", "tiny_ft", "mix"}
     ft = json.loads((repo / "data/models/tinyshakespeare/tiny_ft/summary.json").read_text())
     assert ft["init_from"] == "data/models/tinyshakespeare/tiny"
     set_params(repo, ["++train.models.tiny.seed=7"])
