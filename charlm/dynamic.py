@@ -1,0 +1,72 @@
+"""Dynamic evaluation (Krause et al., 2018): the model adapts to the text as it scores it.
+
+The text is cut into segments of `segment` chars. Each segment is first scored with the
+current weights (its log2 P are what count), then the model takes one gradient step on
+that segment's loss, never on text not yet scored, and carries its hidden state on:
+
+    theta <- theta - lr * grad / rms + decay * (theta_0 - theta)
+
+`rms` is the root mean square of the training loss's gradients (measured on a few train
+batches: the RMS normalisation of Krause et al.), and the decay pulls the weights back
+toward the trained ones (their global prior). The first char is scored from the empty
+history, as every model is. `lr` and `decay` are chosen on val
+(benchmarks/dynamic_eval.py); test is scored once with them.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .models import LN2, CharRNN, detach_state
+
+EPS = 1e-8
+
+
+def grad_rms(model: CharRNN, train: np.ndarray, batches: int = 20, batch_size: int = 32,
+             seq_len: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Per-parameter RMS of the training loss's gradient over `batches` random windows."""
+    model = copy.deepcopy(model).train()
+    rng = np.random.default_rng(seed)
+    sq = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for _ in range(batches):
+        starts = rng.integers(0, len(train) - seq_len - 1, size=batch_size)
+        idx = starts[None, :] + np.arange(seq_len + 1)[:, None]
+        xy = torch.from_numpy(train[idx].astype(np.int64))
+        logits, _ = model(xy[:-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), xy[1:].reshape(-1))
+        model.zero_grad()
+        loss.backward()
+        for n, p in model.named_parameters():
+            sq[n] += p.grad.detach() ** 2
+    return {n: (s / batches).sqrt() + EPS for n, s in sq.items()}
+
+
+def dynamic_log2prob(model: CharRNN, ids: np.ndarray, rms: dict[str, torch.Tensor],
+                     lr: float, decay: float, segment: int = 50) -> np.ndarray:
+    """log2 P(ids[i] | ids[:i]) for every i, the model adapting after each segment (a copy
+    adapts: `model` itself is left as it was)."""
+    net = copy.deepcopy(model).eval()       # no dropout: the same function as static scoring
+    params = dict(net.named_parameters())
+    prior = {n: p.detach().clone() for n, p in params.items()}
+    x = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+    out = np.empty(len(ids), dtype=np.float64)
+    with torch.no_grad():
+        out[0] = F.log_softmax(net.empty_history_logits().float(), -1)[x[0]].item() / LN2
+    state = None
+    for start in range(0, len(ids) - 1, segment):
+        inp, tgt = x[start:start + segment], x[start + 1:start + segment + 1]
+        inp = inp[:len(tgt)]
+        logits, state = net(inp[:, None], state)
+        lp = F.log_softmax(logits[:, 0].float(), -1).gather(1, tgt[:, None])[:, 0]
+        out[start + 1:start + 1 + len(tgt)] = lp.detach().double().numpy() / LN2
+        net.zero_grad()
+        (-lp.mean()).backward()
+        with torch.no_grad():
+            for n, p in params.items():
+                p.sub_(lr * p.grad / rms[n]).add_(decay * (prior[n] - p))
+        state = detach_state(state)
+    return out

@@ -1,0 +1,51 @@
+"""Dynamic evaluation: with a zero step it is static scoring; it never learns from text
+it has not scored yet; on text that repeats, adapting lowers the bits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from charlm.dynamic import dynamic_log2prob, grad_rms
+from charlm.models import CharRNN, ModelConfig, log2prob_sequence
+from charlm.vocab import Vocab
+
+TEXT = "the cat sat on the mat. a dog ran to the log. " * 30
+
+
+@pytest.fixture(scope="module")
+def model_and_ids():
+    vocab = Vocab.build(TEXT + "xyz")
+    ids = vocab.encode(TEXT)[0].astype(np.int64)
+    torch.manual_seed(0)
+    net = CharRNN(ModelConfig(arch="lstm", vocab_size=vocab.size, hidden_size=24, num_layers=2,
+                              dropout=0.0, embedding_dim=8))
+    return net.eval(), ids, grad_rms(net, ids, batches=4, batch_size=4, seq_len=16)
+
+
+def test_a_zero_step_is_static_scoring(model_and_ids):
+    net, ids, rms = model_and_ids
+    static = log2prob_sequence(net, ids)
+    for segment in (7, 50, 5000):
+        assert np.allclose(dynamic_log2prob(net, ids, rms, 0.0, 0.0, segment), static, atol=1e-5)
+
+
+def test_no_char_is_scored_after_learning_from_it(model_and_ids):
+    net, ids, rms = model_and_ids
+    before = dynamic_log2prob(net, ids, rms, 1e-2, 1e-3, 20)
+    changed = ids.copy()
+    changed[333:] = changed[333:][::-1]                 # another future from position 333
+    after = dynamic_log2prob(net, changed, rms, 1e-2, 1e-3, 20)
+    assert np.array_equal(before[:333], after[:333])
+    assert not np.allclose(before[333:], after[333:])
+
+
+def test_adapting_to_a_repeated_text_lowers_its_bits(model_and_ids):
+    net, ids, rms = model_and_ids
+    static = -log2prob_sequence(net, ids).mean()
+    dynamic = -dynamic_log2prob(net, ids, rms, 3e-3, 0.0, 20).mean()
+    assert dynamic < static - 0.3, (dynamic, static)
+    weights = [p.detach().clone() for p in net.parameters()]
+    dynamic_log2prob(net, ids, rms, 3e-3, 0.0, 20)
+    assert all(torch.equal(a, b) for a, b in zip(weights, net.parameters()))   # a copy adapts
