@@ -125,5 +125,6 @@ def test_queue_runs_a_2x2_grid_and_exp_show_lists_it(mirror, tmp_path):
     table = run_dvc(["exp", "show", "--csv", "--only-changed", "--drop", DROP], repo, env).stdout
     header, *lines = table.strip().splitlines()
     assert header.split(",") == ["Experiment", "rev", "typ", "State",
-                                 f"{CORPUS}.{MODEL}.test_bpc", f"{p}.hidden_size", f"{p}.lr"], header
+                                 f"{CORPUS}.{MODEL}.test_bpc", f"{CORPUS}.mix.test_bpc",
+                                 f"{p}.hidden_size", f"{p}.lr"], header
     assert {line.split(",")[0] for line in lines} >= set(NAMES), table
