@@ -44,7 +44,7 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="tinyshakespeare")
     ap.add_argument("--model", default="lstm")
-    ap.add_argument("--lrs", default="3e-4,1e-3,3e-3")
+    ap.add_argument("--lrs", default="3e-5,1e-4,2e-4")
     ap.add_argument("--decays", default="0,0.001")
     ap.add_argument("--segments", default="20,50")
     ap.add_argument("--threads", type=int, default=2)
