@@ -35,7 +35,7 @@ def grad_rms(model: CharRNN, train: np.ndarray, batches: int = 20, batch_size: i
     for _ in range(batches):
         starts = rng.integers(0, len(train) - seq_len - 1, size=batch_size)
         idx = starts[None, :] + np.arange(seq_len + 1)[:, None]
-        xy = torch.from_numpy(train[idx].astype(np.int64))
+        xy = torch.from_numpy(train[idx].astype(np.int64)).to(next(model.parameters()).device)
         logits, _ = model(xy[:-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), xy[1:].reshape(-1))
         model.zero_grad()
@@ -52,7 +52,7 @@ def dynamic_log2prob(model: CharRNN, ids: np.ndarray, rms: dict[str, torch.Tenso
     net = copy.deepcopy(model).eval()       # no dropout: the same function as static scoring
     params = dict(net.named_parameters())
     prior = {n: p.detach().clone() for n, p in params.items()}
-    x = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+    x = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(next(net.parameters()).device)
     out = np.empty(len(ids), dtype=np.float64)
     with torch.no_grad():
         out[0] = F.log_softmax(net.empty_history_logits().float(), -1)[x[0]].item() / LN2
@@ -62,11 +62,24 @@ def dynamic_log2prob(model: CharRNN, ids: np.ndarray, rms: dict[str, torch.Tenso
         inp = inp[:len(tgt)]
         logits, state = net(inp[:, None], state)
         lp = F.log_softmax(logits[:, 0].float(), -1).gather(1, tgt[:, None])[:, 0]
-        out[start + 1:start + 1 + len(tgt)] = lp.detach().double().numpy() / LN2
+        out[start + 1:start + 1 + len(tgt)] = lp.detach().double().cpu().numpy() / LN2
         net.zero_grad()
         (-lp.mean()).backward()
         with torch.no_grad():
             for n, p in params.items():
                 p.sub_(lr * p.grad / rms[n]).add_(decay * (prior[n] - p))
         state = detach_state(state)
+    return out
+
+
+def dynamic_splits(model: CharRNN, train: np.ndarray, splits: dict[str, np.ndarray],
+                   lr: float, decay: float, segment: int) -> dict[str, dict]:
+    """Each split scored dynamically from the trained weights: {split: {log2p, seconds}}."""
+    import time
+    rms = grad_rms(model, train)
+    out = {}
+    for name, ids in splits.items():
+        t0 = time.perf_counter()
+        lp = dynamic_log2prob(model, ids, rms, lr, decay, segment)
+        out[name] = {"log2p": lp, "seconds": time.perf_counter() - t0}
     return out

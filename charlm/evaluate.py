@@ -24,7 +24,7 @@ import numpy as np
 from . import paths
 from .errors import CharlmError
 from .fsutil import read_json, write_json, write_text
-from .params import SampleParams
+from .params import DynamicParams, SampleParams
 from .prepare import load_split, load_stats
 from .scoring import bpc_stats
 from .surprise import SURPRISE_CHARS, surprise_data
@@ -109,14 +109,35 @@ def save_log2p(path: Path, scores: dict, passage_dists: np.ndarray, scorer: Scor
                  params=np.int64(scorer.params), train_chars=np.int64(scorer.train_chars))
 
 
-def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str = "cpu") -> dict:
-    """Score `model` on `corpus`; write its metrics, a sample and the surprise data; return
-    the metrics. The scoring speed goes to timings/evaluate/ (untracked: it varies)."""
+def dynamic_scores(corpus: str, model: str, dp: DynamicParams, device: str) -> dict:
+    """The val and test splits scored by dynamic evaluation: {split: {log2p, bpc, ...}}."""
+    from .dynamic import dynamic_splits
+    from .models import load_trained
+    net, _, _ = load_trained(paths.model_dir(corpus, model), device)
+    prepared = paths.prepared(corpus)
+    splits = {s: load_split(prepared, s) for s in ("val", "test")}
+    out = dynamic_splits(net, load_split(prepared, "train"), splits, dp.lr, dp.decay, dp.segment)
+    return {s: {**r, **bpc_stats(r["log2p"]), "chars_per_s": len(splits[s]) / r["seconds"]}
+            for s, r in out.items()}
+
+
+def _dynamic_metrics(dyn: dict, dp: DynamicParams) -> dict:
+    return {"dynamic_val_bpc": dyn["val"]["bpc"], "dynamic_test_bpc": dyn["test"]["bpc"],
+            "dynamic_test_ppl": dyn["test"]["ppl"],
+            "dynamic": {"lr": dp.lr, "decay": dp.decay, "segment": dp.segment}}
+
+
+def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str = "cpu",
+             dynamic: DynamicParams | None = None) -> dict:
+    """Score `model` on `corpus` (also dynamically, if `dynamic`); write its metrics, a
+    sample and the surprise data; return the metrics. The scoring speed goes to
+    timings/evaluate/ (untracked: it varies)."""
     prepared = paths.prepared(corpus)
     stats = load_stats(prepared)
     vocab = Vocab.load(prepared / "vocab.json")
     scorer = load_scorer(corpus, model, device)
     scores = score_splits(scorer, prepared)
+    dyn = dynamic_scores(corpus, model, dynamic, device) if dynamic else {}
     metrics = {
         "corpus": corpus,
         "model": model,
@@ -129,13 +150,16 @@ def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str =
         "params": scorer.params,
         "train_chars": scorer.train_chars,
         **{k: v for k, v in scorer.info.items() if v is not None},
+        **(_dynamic_metrics(dyn, dynamic) if dyn else {}),
     }
     write_json(paths.metrics_file(corpus, model), metrics)
     write_json(paths.timings("evaluate", corpus, model),
-               {s: {k: round(scores[s][k], 3) for k in ("seconds", "chars_per_s")} for s in scores})
+               {s: {k: round(r[k], 3) for k in ("seconds", "chars_per_s")}
+                for s, r in [*scores.items(), *((f"{s}_dynamic", r) for s, r in dyn.items())]})
     write_text(paths.sample_file(corpus, model), scorer.sample(sample_params))
     passage = load_split(prepared, "test")[:SURPRISE_CHARS]
     dists = np.asarray(scorer.next_log2probs(passage), dtype=np.float64)
     write_json(paths.surprise_data(corpus, model), surprise_data(dists, vocab, passage))
-    save_log2p(paths.log2p_file(corpus, model), scores, dists, scorer)
+    save_log2p(paths.log2p_file(corpus, model),
+               {**scores, **{f"{s}_dynamic": r for s, r in dyn.items()}}, dists, scorer)
     return {**metrics, "eval_chars_per_s": scores["test"]["chars_per_s"]}

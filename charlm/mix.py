@@ -2,9 +2,10 @@
 
     P_mix(c | h) = sum_k w_k P_k(c | h),   w_k >= 0, sum_k w_k = 1
 
-The components are the n-gram and every neural model run on the corpus; their per-char
-log2 P on val and test were written by the evaluate stages (data/eval/<corpus>/<model>/
-log2p.npz). The weights are fitted on val only, by EM (each step lowers val bpc; it
+The components are the n-gram and every neural model run on the corpus, and the
+dynamically evaluated version of each model that has one (`<model>:dynamic`); their
+per-char log2 P on val and test were written by the evaluate stages
+(data/eval/<corpus>/<model>/log2p.npz). The weights are fitted on val only, by EM (each step lowers val bpc; it
 stops when a step gains less than TOL bits/char), then test is scored once with them:
 the same formula as every model, bpc = total -log2 P_mix / chars. A mixture of
 probabilities is itself a distribution, so the surprise page's top predictions mix the
@@ -61,20 +62,35 @@ def load_components(corpus: str, models: list[str]) -> dict[str, np.lib.npyio.Np
     return out
 
 
-def mix_corpus(corpus: str, models: list[str]) -> tuple[dict, np.ndarray]:
-    """Fit the weights on val, score test; (the mixture's metrics, its passage log2 table)."""
+def _columns(comps: dict) -> dict[str, tuple[str, str]]:
+    """Mixture component -> (model, array suffix): each model's static scores, and its
+    dynamic ones (`<model>:dynamic`) where its evaluate stage adapted it."""
+    cols = {}
+    for m, arrays in comps.items():
+        cols[m] = (m, "")
+        if "val_dynamic" in arrays:
+            cols[f"{m}:dynamic"] = (m, "_dynamic")
+    return cols
+
+
+def mix_corpus(corpus: str, models: list[str]) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Fit the weights on val, score test: (the mixture's metrics, the log2 table of its
+    next-char distributions on the surprise passage, its exact per-char log2 P there).
+    A dynamic component's table is its static one: only its log2 P of the text adapt."""
     comps = load_components(corpus, models)
-    val = np.stack([comps[m]["val"] for m in models])
-    test = np.stack([comps[m]["test"] for m in models])
+    cols = _columns(comps)
+    val = np.stack([comps[m]["val" + sfx] for m, sfx in cols.values()])
+    test = np.stack([comps[m]["test" + sfx] for m, sfx in cols.values()])
     w, iters = fit_weights(val)
-    v, t = bpc_stats(mix_log2p(val, w)), bpc_stats(mix_log2p(test, w))
-    passage = np.stack([comps[m]["passage"].astype(np.float64) for m in models])
-    table = mix_log2p(passage.reshape(len(models), -1), w).reshape(passage.shape[1:])
+    v, mixed_test = bpc_stats(mix_log2p(val, w)), mix_log2p(test, w)
+    t = bpc_stats(mixed_test)
+    passage = np.stack([comps[m]["passage"].astype(np.float64) for m, _ in cols.values()])
+    table = mix_log2p(passage.reshape(len(cols), -1), w).reshape(passage.shape[1:])
     metrics = {
         "corpus": corpus, "model": paths.MIX, "val_bpc": v["bpc"], "val_ppl": v["ppl"],
         "test_bpc": t["bpc"], "test_ppl": t["ppl"], "test_chars": t["chars"],
-        "params": int(sum(comps[m]["params"] for m in models)) + len(models),   # + the weights
+        "params": int(sum(comps[m]["params"] for m in models)) + len(cols),   # + the weights
         "train_chars": int(sum(comps[m]["train_chars"] for m in models)),
-        "weights": {m: float(x) for m, x in zip(models, w)}, "em_iterations": iters,
+        "weights": {c: float(x) for c, x in zip(cols, w)}, "em_iterations": iters,
     }
-    return metrics, table
+    return metrics, table, mixed_test[:len(table)]

@@ -44,8 +44,12 @@ def collect(models: dict[str, list[str]]) -> dict:
     return out
 
 
+DYNAMIC_KEYS = ("dynamic_test_bpc", "dynamic_val_bpc")     # where a model was also adapted
+
+
 def summary(results: dict) -> dict:
-    return {c: {m: {k: r[k] for k in SUMMARY_KEYS} for m, r in ms.items()}
+    return {c: {m: {**{k: r[k] for k in SUMMARY_KEYS},
+                    **{k: r[k] for k in DYNAMIC_KEYS if k in r}} for m, r in ms.items()}
             for c, ms in results.items()}
 
 
@@ -229,12 +233,16 @@ def corpus_table(ms: dict) -> str:
 
 
 def _mix_note(ms: dict) -> list[str]:
-    """The mixture's weights, as fitted on val."""
+    """Dynamic evaluation's scores, and the mixture's weights, as fitted on val."""
+    lines = [f"Dynamic evaluation: {m} test {r['dynamic_test_bpc']:.3f} bpc (static "
+             f"{r['test_bpc']:.3f}), val {r['dynamic_val_bpc']:.3f} (static {r['val_bpc']:.3f}); "
+             f"settings chosen on val: {r.get('dynamic')}." for m, r in ms.items()
+             if "dynamic_test_bpc" in r]
     w = ms.get(paths.MIX, {}).get("weights")
-    if not w:
-        return []
-    return ["The mixture: " + ", ".join(f"{m} {x:.3f}" for m, x in w.items())
-            + " (weights fitted on val by EM; test read once).", ""]
+    if w:
+        lines.append("The mixture: " + ", ".join(f"{m} {x:.3f}" for m, x in w.items())
+                     + " (weights fitted on val by EM; test read once).")
+    return [x for line in lines for x in (line, "")]
 
 
 def _fence(text: str) -> list[str]:

@@ -17,9 +17,14 @@ def main() -> None:
     if args.model != "ngram":        # a neural model is scored where it trained (train.device)
         run = params.train.effective(args.model, params.pair_overrides(args.corpus, args.model))
         device = pick_device(run.device, "train.device")
-    m = evaluate(args.corpus, args.model, params.evaluate.sample, device=device)
+    dynamic = params.evaluate.dynamic
+    adapt = f"{args.corpus}-{args.model}" in dynamic.pairs
+    m = evaluate(args.corpus, args.model, params.evaluate.sample, device=device,
+                 dynamic=dynamic if adapt else None)
     print(f"{args.corpus}/{args.model}: val {m['val_bpc']:.4f} bpc, test {m['test_bpc']:.4f} bpc "
-          f"(perplexity {m['test_ppl']:.3f}), {m['eval_chars_per_s']:,.0f} chars/s")
+          f"(perplexity {m['test_ppl']:.3f}), {m['eval_chars_per_s']:,.0f} chars/s"
+          + (f"; dynamic: val {m['dynamic_val_bpc']:.4f}, test {m['dynamic_test_bpc']:.4f} bpc"
+             if "dynamic_test_bpc" in m else ""))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,13 @@ from charlm.vocab import Vocab
 def main() -> None:
     args, params = stage_args(__doc__, "corpus")
     models = ["ngram", *params.models_of(args.corpus)]
-    metrics, table = mix_corpus(args.corpus, models)
+    metrics, table, bits = mix_corpus(args.corpus, models)
     write_json(paths.metrics_file(args.corpus, paths.MIX), metrics)
     prepared = paths.prepared(args.corpus)
     passage = load_split(prepared, "test")[:len(table)]
-    write_json(paths.surprise_data(args.corpus, paths.MIX),
-               surprise_data(table, Vocab.load(prepared / "vocab.json"), passage))
+    view = surprise_data(table, Vocab.load(prepared / "vocab.json"), passage)
+    view["bits"] = (-bits).round(3).tolist()        # exact, dynamic components included
+    write_json(paths.surprise_data(args.corpus, paths.MIX), view)
     weights = ", ".join(f"{m} {w:.3f}" for m, w in metrics["weights"].items())
     print(f"{args.corpus}/mix: val {metrics['val_bpc']:.4f}, test {metrics['test_bpc']:.4f} bpc "
           f"(weights on val: {weights}; {metrics['em_iterations']} EM steps)")

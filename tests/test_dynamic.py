@@ -49,3 +49,24 @@ def test_adapting_to_a_repeated_text_lowers_its_bits(model_and_ids):
     weights = [p.detach().clone() for p in net.parameters()]
     dynamic_log2prob(net, ids, rms, 3e-3, 0.0, 20)
     assert all(torch.equal(a, b) for a, b in zip(weights, net.parameters()))   # a copy adapts
+
+
+def test_evaluate_reports_dynamic_beside_static_and_saves_both(tmp_path, monkeypatch):
+    """evaluate(..., dynamic=) writes dynamic val/test bpc next to the static ones, and
+    both kinds of per-char log2 P for the mixture; the report's summary carries them."""
+    from test_score_cli import CORPUS, build_repo
+
+    from charlm import paths
+    from charlm.evaluate import evaluate
+    from charlm.params import DynamicParams, SampleParams
+    from charlm.report import summary
+    repo = build_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    m = evaluate(CORPUS, "lstm", SampleParams(chars=20),
+                 dynamic=DynamicParams(pairs=[], lr=1e-3, decay=0.0, segment=20))
+    arrays = np.load(paths.log2p_file(CORPUS, "lstm"))
+    assert m["dynamic_test_bpc"] == pytest.approx(-arrays["test_dynamic"].mean(), rel=1e-12)
+    assert m["test_bpc"] == pytest.approx(-arrays["test"].mean(), rel=1e-12)
+    assert m["dynamic_test_bpc"] != m["test_bpc"] and m["dynamic"]["segment"] == 20
+    s = summary({CORPUS: {"lstm": m}})[CORPUS]["lstm"]
+    assert s["dynamic_test_bpc"] == m["dynamic_test_bpc"] and "dynamic" not in s

@@ -58,21 +58,30 @@ def test_weights_come_from_val_alone_test_is_read_once(tmp_path, monkeypatch):
         val, _ = _component(3000, 20, sharp)
         test, table = _component(2000, 20, sharp)
         models[m] = {"val": val, "test": test, "passage": table[:100]}
+    models["lstm"]["val_dynamic"] = models["lstm"]["val"] + RNG.uniform(0, 0.5, 3000)
+    models["lstm"]["test_dynamic"] = models["lstm"]["test"] + RNG.uniform(0, 0.5, 2000)
     _write_components(models)
-    clean, table = mix_corpus("toy", list(models))
+    clean, table, bits = mix_corpus("toy", list(models))
     assert table.shape == (100, 20) and np.allclose(np.exp2(table).sum(axis=1), 1, atol=1e-5)
+    assert list(clean["weights"]) == ["ngram", "lstm", "lstm:dynamic", "gru"]
+    cols = [models["ngram"]["test"], models["lstm"]["test"], models["lstm"]["test_dynamic"],
+            models["gru"]["test"]]
+    w = np.array(list(clean["weights"].values()))
+    assert np.allclose(bits, mix_log2p(np.stack(cols), w)[:100])
     for m in models:                       # a corrupted test split: random log2 P
         models[m]["test"] = np.log2(RNG.uniform(1e-4, 1, size=2000))
+    models["lstm"]["test_dynamic"] = np.log2(RNG.uniform(1e-4, 1, size=2000))
     _write_components(models)
-    corrupt, _ = mix_corpus("toy", list(models))
+    corrupt, _, _ = mix_corpus("toy", list(models))
     assert corrupt["weights"] == clean["weights"]
     assert corrupt["em_iterations"] == clean["em_iterations"]
     assert corrupt["val_bpc"] == clean["val_bpc"]
     assert corrupt["test_bpc"] != clean["test_bpc"]
-    lp = np.stack([models[m]["test"] for m in models])
+    lp = np.stack([models["ngram"]["test"], models["lstm"]["test"],
+                   models["lstm"]["test_dynamic"], models["gru"]["test"]])
     w = np.array(list(corrupt["weights"].values()))
     assert corrupt["test_bpc"] == pytest.approx(-mix_log2p(lp, w).mean(), rel=1e-12)
-    assert clean["params"] == 33 and clean["train_chars"] == 300
+    assert clean["params"] == 34 and clean["train_chars"] == 300
 
 
 def test_a_missing_component_names_its_stage(tmp_path, monkeypatch):

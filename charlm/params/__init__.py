@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import ParamsError
 from .convert import did_you_mean, fail, from_dict, positive
-from .sections import (OVERRIDABLE, CorpusSpec, EvaluateParams, Finetune, ModelShape, ModelSpec,
+from .sections import (OVERRIDABLE, CorpusSpec, DynamicParams, EvaluateParams, Finetune, ModelShape, ModelSpec,
                        NgramParams, Pair, PrepareParams, RunParams, SampleParams, Source, SplitParams,
                        TrainCommon, TrainParams)
 
@@ -26,7 +26,7 @@ DEFAULT_PARAMS = Path("params.yaml")
 CORPORA_FILE = "corpora.yaml"        # read from the params file's folder
 
 __all__ = ["Params", "load_params", "parse_params", "from_dict", "positive", "ParamsError",
-           "CorpusSpec", "EvaluateParams", "Finetune", "ModelShape", "ModelSpec", "NgramParams",
+           "CorpusSpec", "DynamicParams", "EvaluateParams", "Finetune", "ModelShape", "ModelSpec", "NgramParams",
            "Pair", "PrepareParams", "RunParams", "SampleParams", "Source", "SplitParams", "TrainCommon",
            "TrainParams", "OVERRIDABLE", "DEFAULT_PARAMS", "CORPORA_FILE"]
 

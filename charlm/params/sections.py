@@ -297,5 +297,21 @@ class SampleParams:
 
 
 @dataclass
+class DynamicParams:
+    """Dynamic evaluation (charlm.dynamic), chosen on val (benchmarks/dynamic_eval.py)."""
+    # the runs (keys of run.pairs or run.finetune) to adapt; a key not run is ignored
+    pairs: list[str] = field(default_factory=lambda: ["tinyshakespeare-lstm"])
+    lr: float = 0.0001                    # step size of the RMS-normalised update
+    decay: float = 0.001                  # pull back toward the trained weights, per segment
+    segment: int = 50                     # chars scored between two updates
+
+    def check(self, where: str) -> None:
+        positive(where, "lr", self.lr)
+        positive(where, "decay", self.decay, zero_ok=True)
+        positive(where, "segment", self.segment)
+
+
+@dataclass
 class EvaluateParams:
     sample: SampleParams = field(default_factory=SampleParams)
+    dynamic: DynamicParams = field(default_factory=DynamicParams)
