@@ -236,7 +236,7 @@ def _fetch_once(candidate: str, dst, cfg: FetchConfig, size: int | None) -> tupl
         progress.close()
 
 
-def _try_candidate(candidate: str, dest: Path, sha256: str, size: int | None,
+def _try_candidate(candidate: str, dest: Path, sha256: str | None, size: int | None,
                    cfg: FetchConfig) -> str | None:
     """Fetch one candidate into `dest` (atomically, with retries); None, or what went wrong."""
     delay = cfg.backoff
@@ -247,7 +247,7 @@ def _try_candidate(candidate: str, dest: Path, sha256: str, size: int | None,
                 if size is not None and n != size:
                     raise _Failed(f"truncated ({n} of {size} bytes)" if n < size
                                   else f"{n} bytes, expected {size}")
-                if actual != sha256:
+                if sha256 is not None and actual != sha256:
                     raise _Failed(f"sha256 got {actual}")
             return None
         except _Failed as e:                          # _NotThere included: not retried
@@ -259,6 +259,24 @@ def _try_candidate(candidate: str, dest: Path, sha256: str, size: int | None,
             time.sleep(delay)
             delay *= 2
     return "no attempt made"                          # only with a negative cfg.retries
+
+
+def _first_good(url: str, mirrors: list[str], dest: Path, sha256: str | None,
+                size: int | None, cfg: FetchConfig) -> list[str] | None:
+    """Try every mirror, then the URL, into `dest` until one gives a good file (None);
+    else what each candidate gave, one line each."""
+    candidates = [(f"mirror {c}", c) for c in mirror_candidates(url, mirrors)] + [(url, url)]
+    outcomes: list[str] = []
+    for i, (label, candidate) in enumerate(candidates):
+        outcome = _try_candidate(candidate, dest, sha256, size, cfg)
+        if outcome is None:
+            cfg.log(f"fetched {url} from {candidate}")
+            return None
+        outcome = " ".join(outcome.split())           # the error stays one line
+        outcomes.append(f"{label}: {outcome}")
+        if i + 1 < len(candidates):
+            cfg.log(f"{label}: {outcome}; trying the next candidate")
+    return outcomes
 
 
 def fetch(url: str, sha256: str, dest: Path, mirrors: list[str] | None = None,
@@ -278,17 +296,9 @@ def fetch(url: str, sha256: str, dest: Path, mirrors: list[str] | None = None,
     remove_stale_temps(dest)          # leftovers of a killed earlier run
     if dest.is_file() and sha256_file(dest) == sha256:
         return dest
-    candidates = [(f"mirror {c}", c) for c in mirror_candidates(url, mirrors)] + [(url, url)]
-    outcomes: list[str] = []
-    for i, (label, candidate) in enumerate(candidates):
-        outcome = _try_candidate(candidate, dest, sha256, size, cfg)
-        if outcome is None:
-            cfg.log(f"fetched {url} from {candidate}")
-            return dest
-        outcome = " ".join(outcome.split())           # the error stays one line
-        outcomes.append(f"{label}: {outcome}")
-        if i + 1 < len(candidates):
-            cfg.log(f"{label}: {outcome}; trying the next candidate")
+    outcomes = _first_good(url, mirrors, dest, sha256, size, cfg)
+    if outcomes is None:
+        return dest
     name = what or urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] or url
     hint = "" if mirrors else f" (no mirror set: export {MIRROR_ENV}=<folder or base URL>)"
     raise DownloadError(f"download {name}: no candidate gave the expected file "
@@ -299,23 +309,20 @@ def fetch_unverified(url: str, cache_dir: Path, mirrors: list[str] | None = None
                      cfg: FetchConfig | None = None) -> tuple[str, int]:
     """Fetch a file whose sha256 is not known yet (`charlm corpus add`): the first
     candidate (mirrors, then the URL) that gives a whole file is stored in `cache_dir`
-    under its sha256; returns (sha256, bytes). A local path is read as it is."""
+    under its sha256; returns (sha256, bytes). A local path is read as it is. Transient
+    failures are retried as in `fetch`."""
     cfg = cfg or FetchConfig()
-    if mirrors is None:
+    if "://" not in url:
+        mirrors = []
+    elif mirrors is None:
         mirrors = parse_mirrors(os.environ.get(MIRROR_ENV))
-    candidates = ([] if "://" not in url else mirror_candidates(url, mirrors)) + [url]
     incoming = Path(cache_dir) / f"incoming-{os.getpid()}"
-    outcomes = []
-    for candidate in candidates:
-        try:
-            with atomic_open(incoming, "wb") as f:
-                sha, n = _fetch_once(candidate, f, cfg, None)
-        except (_Failed, _Transient) as e:
-            outcomes.append(f"{candidate}: {' '.join(str(e).split())}")
-            continue
-        os.replace(incoming, Path(cache_dir) / sha)
-        return sha, n
-    raise DownloadError(f"download {url}: no candidate gave a file: " + "; ".join(outcomes))
+    outcomes = _first_good(url, mirrors, incoming, None, None, cfg)
+    if outcomes is not None:
+        raise DownloadError(f"download {url}: no candidate gave a file: " + "; ".join(outcomes))
+    sha, n = sha256_file(incoming), incoming.stat().st_size
+    os.replace(incoming, Path(cache_dir) / sha)
+    return sha, n
 
 
 # --------------------------------------------------------------------------- corpus

@@ -14,7 +14,6 @@ components' full tables on the passage.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from . import paths
@@ -56,8 +55,8 @@ def load_components(corpus: str, models: list[str]) -> dict[str, np.lib.npyio.Np
     for m in models:
         f = paths.log2p_file(corpus, m)
         if not f.is_file():
-            stage = f"evaluate_ngram@{corpus}" if m == "ngram" else f"evaluate@{corpus}-{m}"
-            raise CharlmError(f"{f}: missing (run `dvc repro {stage}`)")
+            raise CharlmError(f"{f}: missing (run `dvc repro "
+                              f"{paths.evaluate_stage(corpus, m)}`)")
         out[m] = dict(np.load(f, allow_pickle=False))
     return out
 

@@ -7,6 +7,9 @@ from pathlib import Path
 DATA = Path("data")
 METRICS = Path("metrics")
 SAMPLES = Path("samples")
+PLOTS = Path("plots")
+TIMINGS = Path("timings")
+MIX = "mix"      # the mixture of a corpus's models (stage mix@<corpus>)
 
 
 def raw_text(corpus: str) -> Path:
@@ -83,9 +86,6 @@ def sample_file(corpus: str, model: str) -> Path:
     return SAMPLES / corpus / f"{model}.txt"
 
 
-MIX = "mix"      # the mixture of a corpus's models (stage mix@<corpus>)
-
-
 def eval_dir(corpus: str, model: str) -> Path:
     """Evaluation side outputs that the report reads (the mixture's outside data/eval:
     it reads all of data/eval/<corpus>)."""
@@ -102,12 +102,16 @@ def surprise_data(corpus: str, model: str) -> Path:
     return eval_dir(corpus, model) / "surprise.json"
 
 
+def evaluate_stage(corpus: str, model: str) -> str:
+    """The stage that writes metrics_file(corpus, model), a neural model taken as a run of
+    run.pairs (a run of run.finetune is scored by evaluate_finetuned@<corpus>-<model>)."""
+    return {"ngram": f"evaluate_ngram@{corpus}", MIX: f"mix@{corpus}"}.get(
+        model, f"evaluate@{corpus}-{model}")
+
+
 def summary_file() -> Path:
     return METRICS / "summary.json"
 
-
-PLOTS = Path("plots")
-TIMINGS = Path("timings")
 
 
 def val_bpc_plot(corpus: str) -> Path:

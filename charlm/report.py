@@ -37,9 +37,7 @@ def collect(models: dict[str, list[str]]) -> dict:
         for m in names:
             f = paths.metrics_file(c, m)
             if not f.exists():
-                stage = {"ngram": f"evaluate_ngram@{c}", paths.MIX: f"mix@{c}"}.get(
-                    m, f"evaluate@{c}-{m}")
-                raise CharlmError(f"{f}: missing (run `dvc repro {stage}`)")
+                raise CharlmError(f"{f}: missing (run `dvc repro {paths.evaluate_stage(c, m)}`)")
             out.setdefault(c, {})[m] = read_json(f)
     return out
 

@@ -259,3 +259,17 @@ def test_real_tinyshakespeare_from_mirror(mirror, tmp_path):
     info = build_corpus("tinyshakespeare", spec, out, tmp_path / "cache", mirrors=[str(mirror)])
     assert info["chars"] == 1_115_394
     assert out.read_text(encoding="utf-8").startswith("First Citizen:")
+
+
+def test_fetch_unverified_retries_and_stores_the_file_by_its_hash(server, tmp_path):
+    """`charlm corpus add`'s fetch: a transient failure is retried as in `fetch`; the file
+    lands in the cache under its sha256; a missing file lists each candidate."""
+    from charlm.download import fetch_unverified
+    url = server.serve("/new.txt", TEXT, kind="fail_once")
+    digest, size = fetch_unverified(url, tmp_path, mirrors=[], cfg=FAST)
+    assert (digest, size) == (sha256(TEXT), len(TEXT))
+    assert (tmp_path / digest).read_bytes() == TEXT and server.hits("/new.txt") == 2
+    missing = url.replace("new.txt", "missing.txt")
+    with pytest.raises(DownloadError, match=r"no candidate gave a file: .*missing\.txt: not found"):
+        fetch_unverified(missing, tmp_path, mirrors=[], cfg=FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [digest]
