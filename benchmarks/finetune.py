@@ -59,7 +59,7 @@ def write(results: dict) -> None:
         "# Fine-tuning against training from scratch (latex, the same LSTM and schedule)", "",
         f"Made by `python benchmarks/finetune.py` at commit {results['commit']}, "
         f"{results['date']} (a fresh clone, `dvc exp run`).", "",
-        f"| run | steps on latex | val bpc | test bpc |", "|---|---:|---:|---:|",
+        "| run | steps on latex | val bpc | test bpc |", "|---|---:|---:|---:|",
         f"| from scratch | {STEPS} | {sc['val_bpc']:.4f} | {sc['test_bpc']:.4f} |",
         f"| fine-tuned from latex-full/lstm ({PRETRAIN_STEPS} steps there: val "
         f"{pre['val_bpc']:.4f}, test {pre['test_bpc']:.4f}) | {STEPS} | {ft['val_bpc']:.4f} "

@@ -1,6 +1,6 @@
 """Train a small LSTM on CUDA and write its outputs, to check they load on a CPU machine."""
 # CUDA-trained model -> load on CPU here later (small model so the files come back)
-import sys, json, time, torch
+import sys, json
 from pathlib import Path
 sys.path.insert(0, ".")
 from charlm.params import ModelSpec, TrainCommon, TrainParams

@@ -10,7 +10,6 @@ import io
 import re
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 

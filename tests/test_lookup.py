@@ -67,7 +67,7 @@ def _parsers(parser, path=("charlm",)):
                 yield from _parsers(sub, path + (name,))
 
 
-def test_every_help_shows_its_defaults_and_the_version():
+def test_every_help_shows_its_defaults_and_the_version(capsys):
     import argparse
 
     from charlm import __version__
@@ -85,6 +85,8 @@ def test_every_help_shows_its_defaults_and_the_version():
                                      p._get_formatter()._get_help_string(a)), (path, a.dest)
                 checked += 1
     assert checked >= 15
+    capsys.readouterr()
     with pytest.raises(SystemExit) as e:
         parser.parse_args(["--version"])
     assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"charlm {__version__}"

@@ -109,7 +109,7 @@ def test_selection_ignores_the_test_split():
     def run(test_ids):
         model, m, rows, samples = fit_and_select(arrays["train"], arrays["val"], test_ids,
                                                  vocab, cfg, log=lambda _: None)
-        chosen = {s: (r["order"], r.get("k"), r["val_bpc"],
+        chosen = {s: (r["order"], r.get("k"), r["val_bpc"], r.get("discounts"),
                       [(o["val_bpc"], o.get("k")) for o in r["orders"].values()])
                   for s, r in m["smoothings"].items()}
         return (m["smoothing"], m["order"], model.order, model.add_k, chosen, rows,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from charlm.params import SplitParams
 from charlm.prepare import prepare_text, save_prepared, split_bounds, load_split
 from charlm.vocab import UNK_CHAR, UNK_ID, Vocab
 
-from helpers import ROOT, copy_repo, run_dvc, set_params
+from helpers import copy_repo, run_dvc, set_params
 
 
 def test_vocab_roundtrip_and_oov(tmp_path):

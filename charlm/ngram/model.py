@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import ParamsError, VocabError
+from ..errors import CheckpointError, ParamsError, VocabError
 from ..vocab import Vocab
 from .counts import NgramCounts, check_order
 from .lm import checked_history, log2, padded, query_history, sample_text
@@ -20,11 +20,13 @@ class NgramModel:
     """One model: an order, a smoothing, the counts it needs, and the vocabulary.
 
     Built from counts of any max order >= `order` (one count serves every order and
-    smoothing); `fit` counts a text for one model. Satisfies `charlm.ngram.NgramLM`.
+    smoothing); `fit` counts a text for one model. kneser_ney takes `given_discounts`
+    {level: (D1, D2, D3+)} for every level 1..order+1 (tuned on val: `charlm.ngram.tune`)
+    instead of the count-of-counts estimates. Satisfies `charlm.ngram.NgramLM`.
     """
 
     def __init__(self, counts: NgramCounts, order: int, smoothing: str, vocab: Vocab,
-                 add_k: float = 1.0):
+                 add_k: float = 1.0, given_discounts: Optional[dict] = None):
         check_order(order)
         check_smoothing(smoothing, add_k)
         if vocab.size != counts.vocab_size:
@@ -35,7 +37,8 @@ class NgramModel:
         self.smoothing = smoothing
         self.add_k = float(add_k) if smoothing == "add_k" else None
         self.vocab = vocab
-        stack = build_levels(self.counts, order, smoothing, self.add_k)
+        self.given_discounts = check_given(given_discounts, order, smoothing)
+        stack = build_levels(self.counts, order, smoothing, self.add_k, self.given_discounts)
         self.base, self.active, self.levels = stack.base, stack.active, stack.levels
         self.discounts: list = stack.discounts              # kneser_ney: per level (D1, D2, D3+)
         self.fallback_levels: list = stack.fallback_levels  # kneser_ney: invalid estimates
@@ -122,7 +125,8 @@ class NgramModel:
         return sample_text(self, length, seed, prime, self.lower)
 
     def lower(self, order: int) -> "NgramModel":
-        """This smoothing at a shorter order, on the same counts."""
+        """This smoothing at a shorter order, on the same counts (estimated discounts:
+        given ones belong to this order)."""
         return NgramModel(self.counts, order, self.smoothing, self.vocab, self.add_k)
 
     # ------------------------------------------------------------------ info, save, load
@@ -134,6 +138,8 @@ class NgramModel:
             d["add_k"] = self.add_k
         if self.smoothing == "kneser_ney":
             d["discounts"] = self.discounts
+        if self.given_discounts:
+            d["given_discounts"] = {str(k): list(v) for k, v in self.given_discounts.items()}
         return d
 
     def save(self, path: str | Path) -> None:
@@ -142,4 +148,25 @@ class NgramModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "NgramModel":
-        return cls(*read_model(path))
+        counts, order, smoothing, vocab, add_k, given = read_model(path)
+        try:
+            return cls(counts, order, smoothing, vocab, add_k, given)
+        except ParamsError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+
+
+def check_given(given: Optional[dict], order: int, smoothing: str) -> Optional[dict]:
+    """`given` as {level: (D1, D2, D3+)}, checked: kneser_ney only, every level 1..order+1,
+    each D_i in (0, i] (else a level's mass could go negative)."""
+    if not given:
+        return None
+    if smoothing != "kneser_ney":
+        raise ParamsError(f"given discounts are for kneser_ney, not {smoothing}")
+    out = {int(k): tuple(float(x) for x in v) for k, v in given.items()}
+    if sorted(out) != list(range(1, order + 2)):
+        raise ParamsError(f"given discounts must cover levels 1..{order + 1}, got {sorted(out)}")
+    for k, d in out.items():
+        if len(d) != 3 or not all(0 < x <= i + 1 for i, x in enumerate(d)):
+            raise ParamsError(f"level {k}: discounts must be (D1, D2, D3+) with 0 < D_i <= i, "
+                              f"got {d}")
+    return out

@@ -1,5 +1,7 @@
 """The `ngram` stage's work: count once, score every smoothing x order (x k) on val and
-test, pick each smoothing's order (and k) on val only; the per-order table for the plot."""
+test, pick each smoothing's order (and k) on val only; the per-order table for the plot.
+With ``discounts: val`` the kneser_ney discounts of every order are tuned on val
+(`charlm.ngram.tune`) before its order is chosen; the estimates' scores are kept beside."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ..scoring import bpc, perplexity
 from ..vocab import Vocab
 from .counts import NgramCounts
 from .model import NgramModel
+from .tune import DiscountTuner
 
 SPLITS = ("val", "test")
 
@@ -69,13 +72,17 @@ def fit_and_select(train: np.ndarray, val: np.ndarray, test: np.ndarray, vocab: 
 def select_order(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg,
                  rows: list[dict]) -> tuple[dict, NgramModel]:
     """Smoothing `s` at every order 1..cfg.max_order (and every k of add_k): the best k per
-    order and the best order, both on val; test is only reported. Adds each order's val bpc
-    to `rows`. Returns (the smoothing's summary, its model at the chosen order)."""
+    order and the best order, both on val; test is only reported. kneser_ney with
+    ``discounts: val``: each order's discounts tuned on val, its estimated-discount scores
+    kept beside, and only the chosen order's tuned model built and scored on test. Adds
+    each order's val bpc to `rows`. Returns (the smoothing's summary, its chosen model)."""
     N = cfg.max_order
     ks = list(cfg.add_k) if s == "add_k" else [None]
+    tuner = DiscountTuner(counts, ranks["val"], N) \
+        if s == "kneser_ney" and cfg.discounts == "val" else None
     per_order: dict = {}
     fit_s = 0.0
-    best = None
+    best, lower = None, {}
     for o in range(1, N + 1):
         cands = []
         for k in ks:
@@ -86,20 +93,42 @@ def select_order(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg,
         vb, k, m, b = min(cands, key=lambda c: c[0])
         entry = {"val_bpc": b["val"], "test_bpc": b["test"],
                  "n_grams": counts.n_grams(o), "bytes": counts.nbytes(o)}
+        if tuner:      # val bpc from the tuner (the model's own, tested); m: the discounts
+            (m, vb), t = timed(tune_order, tuner, m, lower)
+            fit_s += t
+            lower = {lv: d for lv, d in m.items() if lv <= o}
+            entry = {"val_bpc": vb, "estimated_discounts": {"val_bpc": b["val"],
+                                                            "test_bpc": b["test"]},
+                     "n_grams": entry["n_grams"], "bytes": entry["bytes"]}
         if s == "add_k":
             entry["k"] = k
             entry["val_bpc_per_k"] = {str(c[1]): c[0] for c in cands}
         per_order[str(o)] = entry
-        rows[o - 1][s] = b["val"]
+        rows[o - 1][s] = vb
         if best is None or vb < best[0]:
             best = (vb, o, m, b)
     vb, o, m, b = best
+    if tuner:
+        m, t = timed(NgramModel, counts, o, s, vocab, given_discounts=m)
+        fit_s += t
+        b = {split: bpc(np.log2(m.probs_from_ranks(ranks[split], N))) for split in SPLITS}
+        per_order[str(o)]["test_bpc"] = b["test"]
     summary = {"order": o, "val_bpc": b["val"], "test_bpc": b["test"],
                "val_ppl": perplexity(b["val"]), "test_ppl": perplexity(b["test"]),
                **({"k": m.add_k} if s == "add_k" else {}),
-               **({"discounts": m.discounts} if s == "kneser_ney" else {}),
+               **({"discounts": m.discounts,
+                   "discounts_from": cfg.discounts} if s == "kneser_ney" else {}),
                "fit_seconds_all_orders": fit_s, "orders": per_order}
     return summary, m
+
+
+def tune_order(tuner: DiscountTuner, est: NgramModel, lower: dict) -> tuple[dict, float]:
+    """Discounts of the kneser_ney model `est` tuned on the tuner's val, starting from its
+    estimates, or for the levels below its top from the next lower order's tuned values
+    (`lower`). Returns (the discounts {level: (D1, D2, D3+)}, val bpc under them)."""
+    start = {i["level"]: (i["D1"], i["D2"], i["D3+"]) for i in est.discounts}
+    start.update(lower)
+    return tuner.tune(est.order, start)
 
 
 def mle_zero_fractions(counts: NgramCounts, ranks: dict, vocab: Vocab) -> dict:

@@ -12,8 +12,9 @@ unseen history has w = 0, lam = 1):
   discounts D1, D2, D3+ per level from that level's counts-of-counts,
   ``Y = n1/(n1+2 n2)``, ``D_i = i - (i+1) Y n_{i+1}/n_i``. Where that estimate is
   invalid (some n_i = 0, or a D_i outside (0, i]) the level falls back to
-  KenLM's ``--discount_fallback`` values 0.5, 1, 1.5. The unigram level is
-  interpolated with the uniform 1/V over all ids (the unknown id included).
+  KenLM's ``--discount_fallback`` values 0.5, 1, 1.5. Or the discounts are given:
+  tuned on val (`charlm.ngram.tune`). The unigram level is interpolated with the
+  uniform 1/V over all ids (the unknown id included).
 * ``witten_bell``: interpolated Witten-Bell, ``(c(hc) + T(h) P_lower)/(c(h) + T(h))``
   with ``T(h)`` the number of distinct chars seen after ``h``; base uniform.
 * ``add_k``: ``(c(hc) + k)/(c(h) + k V)``, top level only.
@@ -65,9 +66,10 @@ class Level:
     lam: np.ndarray    # per (k-1)-gram history (+ sentinel 1, or 0 for mle): interpolation weight
 
 
-def derive_level(c: NgramCounts, s: str, k: int, raw: bool, add_k: float):
+def derive_level(c: NgramCounts, s: str, k: int, raw: bool, add_k: float,
+                 given: Optional[tuple] = None):
     """w (per k-gram) and lam (per history) of level k under smoothing `s`, and the
-    discount info (kneser_ney) or None."""
+    discount info (kneser_ney) or None; kneser_ney uses the `given` discounts if any."""
     sizes = c.sizes
     V = c.vocab_size
     n_h = sizes[k - 1]
@@ -75,9 +77,10 @@ def derive_level(c: NgramCounts, s: str, k: int, raw: bool, add_k: float):
     a = (c.counts[k - 1] if raw else c.continuation(k)).astype(np.float64)
     info = None
     if s == "kneser_ney":
-        d, fell = modified_kn_discounts(a)
+        d, fell = (tuple(given), False) if given else modified_kn_discounts(a)
         info = {"level": k, "counts": "raw" if raw else "continuation",
-                "D1": d[0], "D2": d[1], "D3+": d[2], "fallback": fell}
+                "D1": d[0], "D2": d[1], "D3+": d[2], "fallback": fell,
+                "from": "given" if given else "counts"}
         disc = np.array([0.0, *d])[np.minimum(a, 3).astype(np.int64)]
         num = np.maximum(a - disc, 0.0)
         den = np.bincount(parent, weights=a, minlength=n_h)
@@ -109,11 +112,11 @@ def derive_level(c: NgramCounts, s: str, k: int, raw: bool, add_k: float):
 
 
 def smoothed_level(c: NgramCounts, smoothing: str, k: int, raw: bool,
-                   add_k: Optional[float] = 1.0):
+                   add_k: Optional[float] = 1.0, given: Optional[tuple] = None):
     """(Level, discount info or None) of level k; cached on the counts (lower levels are
     shared by the models of every order)."""
-    key = (smoothing, k, raw, add_k if smoothing == "add_k" else None)
-    return c.cached(key, lambda: derive_level(c, smoothing, k, raw, add_k))
+    key = (smoothing, k, raw, add_k if smoothing == "add_k" else None, given)
+    return c.cached(key, lambda: derive_level(c, smoothing, k, raw, add_k, given))
 
 
 @dataclass
@@ -127,13 +130,18 @@ class LevelStack:
     fallback_levels: list = field(default_factory=list)  # kneser_ney: invalid-estimate levels
 
 
-def build_levels(c: NgramCounts, order: int, s: str, add_k: Optional[float]) -> LevelStack:
+def build_levels(c: NgramCounts, order: int, s: str, add_k: Optional[float],
+                 given: Optional[dict] = None) -> LevelStack:
+    """The levels of the order-`order` model; kneser_ney takes `given` {level: (D1, D2,
+    D3+)} (every level) instead of the count-of-counts estimates."""
     top = order + 1
     stack = LevelStack(base=0.0 if s == "mle" else 1.0 / c.vocab_size,
                        active=list(range(1, top + 1)) if s in ("kneser_ney", "witten_bell")
                        else [top], levels={})
     for k in stack.active:
-        lv, info = smoothed_level(c, s, k, raw=(k == top or s != "kneser_ney"), add_k=add_k)
+        g = tuple(given[k]) if given else None
+        lv, info = smoothed_level(c, s, k, raw=(k == top or s != "kneser_ney"), add_k=add_k,
+                                  given=g)
         stack.levels[k] = lv
         if info is not None:
             stack.discounts.append(info)

@@ -53,8 +53,9 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def read_model(path: str | Path) -> tuple[NgramCounts, int, str, Vocab, float]:
-    """(counts, order, smoothing, vocab, add_k) of the model saved in `path`, checked."""
+def read_model(path: str | Path) -> tuple[NgramCounts, int, str, Vocab, float, dict | None]:
+    """(counts, order, smoothing, vocab, add_k, given discounts) of the model saved in
+    `path`, checked."""
     path = Path(path)
     meta = _read_meta(path)
     npz = path / "model.npz"
@@ -76,4 +77,5 @@ def read_model(path: str | Path) -> tuple[NgramCounts, int, str, Vocab, float]:
             raise CheckpointError(f"{path}: level {k} arrays differ in length")
     counts_obj = NgramCounts(vocab.size, order, keys, counts, suffix,
                              int(meta.get("train_chars", 0)))
-    return counts_obj, order, meta["smoothing"], vocab, float(meta.get("add_k", 1.0))
+    return (counts_obj, order, meta["smoothing"], vocab, float(meta.get("add_k", 1.0)),
+            meta.get("given_discounts"))

@@ -260,6 +260,7 @@ class NgramParams:
         default_factory=lambda: ["kneser_ney", "witten_bell", "add_k"])
     add_k: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])   # k values tried on val
     chosen: Smoothing = "kneser_ney"                                        # the saved model
+    discounts: Literal["counts", "val"] = "val"     # kneser_ney: estimated, or tuned on val
     sample_orders: list[int] = field(default_factory=lambda: [4, 10])      # mle samples
     sample_length: int = 500
     seed: int = 1234

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from faultkit import ENV, Project, make_project, one_line_error, write_params
+from faultkit import ENV, Project, make_project, one_line_error
 
 PREPARE = [sys.executable, "-m", "stages.prepare", "tiny"]
 CLI = [sys.executable, "-m", "charlm.cli"]

@@ -3,7 +3,6 @@ SIGKILL at a random step, SIGTERM/SIGINT, corrupt checkpoints, a full disk, dive
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import time
