@@ -109,22 +109,42 @@ def save_log2p(path: Path, scores: dict, passage_dists: np.ndarray, scorer: Scor
                  params=np.int64(scorer.params), train_chars=np.int64(scorer.train_chars))
 
 
-def dynamic_scores(corpus: str, model: str, dp: DynamicParams, device: str) -> dict:
-    """The val and test splits scored by dynamic evaluation: {split: {log2p, bpc, ...}}."""
-    from .dynamic import dynamic_splits
-    from .models import load_trained
-    net, _, _ = load_trained(paths.model_dir(corpus, model), device)
+def dynamic_scores(corpus: str, model: str, dp: DynamicParams,
+                   device: str) -> tuple[dict, dict]:
+    """The val and test splits scored while the model adapts to them: ({split: {log2p,
+    bpc, ...}}, the settings). A neural model by dynamic evaluation (charlm.dynamic), the
+    n-gram by counting the scored text (charlm.ngram.adapt, its settings chosen on val)."""
     prepared = paths.prepared(corpus)
     splits = {s: load_split(prepared, s) for s in ("val", "test")}
-    out = dynamic_splits(net, load_split(prepared, "train"), splits, dp.lr, dp.decay, dp.segment)
-    return {s: {**r, **bpc_stats(r["log2p"]), "chars_per_s": len(splits[s]) / r["seconds"]}
-            for s, r in out.items()}
+    if model == "ngram":
+        out, settings = _adapted_ngram(corpus, splits, dp)
+    else:
+        from .dynamic import dynamic_splits
+        from .models import load_trained
+        net, _, _ = load_trained(paths.model_dir(corpus, model), device)
+        out = dynamic_splits(net, load_split(prepared, "train"), splits, dp.lr, dp.decay,
+                             dp.segment)
+        settings = {"lr": dp.lr, "decay": dp.decay, "segment": dp.segment}
+    return ({s: {**r, **bpc_stats(r["log2p"]), "chars_per_s": len(splits[s]) / r["seconds"]}
+             for s, r in out.items()}, settings)
 
 
-def _dynamic_metrics(dyn: dict, dp: DynamicParams) -> dict:
+def _adapted_ngram(corpus: str, splits: dict, dp: DynamicParams) -> tuple[dict, dict]:
+    from .ngram import NgramModel
+    from .ngram.adapt import adapted_log2prob, choose
+    model = NgramModel.load(paths.ngram_dir(corpus))
+    span, strength, grid = choose(model, splits["val"], dp.ngram.spans, dp.ngram.strengths)
+    out = {}
+    for s, ids in splits.items():
+        t0 = time.perf_counter()
+        lp = adapted_log2prob(model, ids, span, strength)
+        out[s] = {"log2p": lp, "seconds": time.perf_counter() - t0}
+    return out, {"span": span, "strength": strength, "val_bpc_grid": grid}
+
+
+def _dynamic_metrics(dyn: dict, settings: dict) -> dict:
     return {"dynamic_val_bpc": dyn["val"]["bpc"], "dynamic_test_bpc": dyn["test"]["bpc"],
-            "dynamic_test_ppl": dyn["test"]["ppl"],
-            "dynamic": {"lr": dp.lr, "decay": dp.decay, "segment": dp.segment}}
+            "dynamic_test_ppl": dyn["test"]["ppl"], "dynamic": settings}
 
 
 def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str = "cpu",
@@ -137,7 +157,7 @@ def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str =
     vocab = Vocab.load(prepared / "vocab.json")
     scorer = load_scorer(corpus, model, device)
     scores = score_splits(scorer, prepared)
-    dyn = dynamic_scores(corpus, model, dynamic, device) if dynamic else {}
+    dyn, settings = dynamic_scores(corpus, model, dynamic, device) if dynamic else ({}, {})
     metrics = {
         "corpus": corpus,
         "model": model,
@@ -150,7 +170,7 @@ def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str =
         "params": scorer.params,
         "train_chars": scorer.train_chars,
         **{k: v for k, v in scorer.info.items() if v is not None},
-        **(_dynamic_metrics(dyn, dynamic) if dyn else {}),
+        **(_dynamic_metrics(dyn, settings) if dyn else {}),
     }
     write_json(paths.metrics_file(corpus, model), metrics)
     write_json(paths.timings("evaluate", corpus, model),

@@ -232,10 +232,13 @@ def corpus_table(ms: dict) -> str:
 
 def _mix_note(ms: dict) -> list[str]:
     """Dynamic evaluation's scores, and the mixture's weights, as fitted on val."""
-    lines = [f"Dynamic evaluation: {m} test {r['dynamic_test_bpc']:.3f} bpc (static "
-             f"{r['test_bpc']:.3f}), val {r['dynamic_val_bpc']:.3f} (static {r['val_bpc']:.3f}); "
-             f"settings chosen on val: {r.get('dynamic')}." for m, r in ms.items()
-             if "dynamic_test_bpc" in r]
+    def settings(r):
+        return ", ".join(f"{k} {v:g}" for k, v in r.get("dynamic", {}).items()
+                         if isinstance(v, (int, float)))
+    lines = [f"Dynamic evaluation (adapting to the text as it is scored): {m} test "
+             f"{r['dynamic_test_bpc']:.3f} bpc (static {r['test_bpc']:.3f}), val "
+             f"{r['dynamic_val_bpc']:.3f} (static {r['val_bpc']:.3f}); settings chosen on val: "
+             f"{settings(r)}." for m, r in ms.items() if "dynamic_test_bpc" in r]
     w = ms.get(paths.MIX, {}).get("weights")
     if w:
         lines.append("The mixture: " + ", ".join(f"{m} {x:.3f}" for m, x in w.items())

@@ -18,16 +18,21 @@ from typing import Callable, Optional
 from .fsutil import write_text
 
 
+FINAL_METRICS = ("best_val_bpc",)     # logged once training is done, after the last checkpoint
+
+
 def trim_live(live_dir: Path, last_step: int) -> None:
-    """Drop DVCLive TSV rows logged after the checkpoint we resume from."""
+    """Drop DVCLive TSV rows logged after the checkpoint we resume from: rows of later
+    steps, and a final metric's row at its step (resuming a finished run logs it again)."""
     for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
         lines = tsv.read_text(encoding="utf-8").splitlines()
         if not lines or "step" not in lines[0].split("\t"):
             continue
         head = lines[0].split("\t")
         col, width = head.index("step"), len(head)
+        end = last_step - 1 if tsv.stem in FINAL_METRICS else last_step
         keep = [r for r in lines[1:] if len(r.split("\t")) == width and r.split("\t")[col].isdigit()
-                and int(r.split("\t")[col]) <= last_step]     # a killed run may leave half a row
+                and int(r.split("\t")[col]) <= end]     # a killed run may leave half a row
         write_text(tsv, "\n".join([lines[0], *keep]) + "\n")
     summary = live_dir / "metrics.json"        # DVCLive writes it in place: a kill can empty it
     if summary.is_file():

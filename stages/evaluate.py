@@ -1,7 +1,9 @@
 """Stage `evaluate@<corpus>-<model>` (and `evaluate_ngram@<corpus>`): score a trained model.
 
 A neural model is scored on the device it trained on (`train.device`; auto: CUDA if
-present), exactly: one stateful stream in blocks of 4,096 chars. Writes metrics/eval/<corpus>/<model>.json, samples/<corpus>/<model>.txt (a neural
+present), exactly: one stateful stream in blocks of 4,096 chars. Models named in
+`evaluate.dynamic.pairs`, and the n-gram unless `evaluate.dynamic.ngram.spans` is empty,
+are also scored while adapting to the text (dynamic evaluation). Writes metrics/eval/<corpus>/<model>.json, samples/<corpus>/<model>.txt (a neural
 model samples with the `evaluate.sample` params; the n-gram's sample comes from its
 fit) and the surprise-view data data/eval/<corpus>/<model>/surprise.json.
 """
@@ -17,8 +19,9 @@ def main() -> None:
     if args.model != "ngram":        # a neural model is scored where it trained (train.device)
         run = params.train.effective(args.model, params.pair_overrides(args.corpus, args.model))
         device = pick_device(run.device, "train.device")
-    dynamic = params.evaluate.dynamic
-    adapt = f"{args.corpus}-{args.model}" in dynamic.pairs
+    dynamic = params.evaluate.dynamic           # the n-gram adapts on every corpus (cheap)
+    adapt = bool(dynamic.ngram.spans) if args.model == "ngram" \
+        else f"{args.corpus}-{args.model}" in dynamic.pairs
     m = evaluate(args.corpus, args.model, params.evaluate.sample, device=device,
                  dynamic=dynamic if adapt else None)
     print(f"{args.corpus}/{args.model}: val {m['val_bpc']:.4f} bpc, test {m['test_bpc']:.4f} bpc "

@@ -206,9 +206,10 @@ def test_interrupt_and_resume_ends_with_identical_metrics(prepared, tmp_path, mo
     # the DVCLive logs have each step once, with the same numbers (train loss and bpc, lr,
     # val bpc, best val bpc; not chars/s), as if never interrupted
     assert_same_logs(tmp_path / "live-full", tmp_path / "live-cut")
-    # a rerun after completion changes nothing
-    again = run(prepared, tmp_path / "cut", tp).summary
+    # a rerun after completion (dvc repro --force) changes nothing, logs included
+    again = run(prepared, tmp_path / "cut", tp, tmp_path / "live-cut").summary
     assert again["best_val_bpc"] == full["best_val_bpc"]
+    assert_same_logs(tmp_path / "live-full", tmp_path / "live-cut")
 
 
 def test_checkpoint_from_other_params_is_not_resumed(prepared, tmp_path):

@@ -19,6 +19,7 @@ import yaml
 from ..errors import ParamsError
 from .convert import did_you_mean, fail, from_dict, positive
 from .sections import (OVERRIDABLE, CorpusSpec, DynamicParams, EvaluateParams, Finetune, ModelShape, ModelSpec,
+                       NgramAdaptParams,
                        NgramParams, Pair, PrepareParams, RunParams, SampleParams, Source, SplitParams,
                        TrainCommon, TrainParams)
 
@@ -27,6 +28,7 @@ CORPORA_FILE = "corpora.yaml"        # read from the params file's folder
 
 __all__ = ["Params", "load_params", "parse_params", "from_dict", "positive", "ParamsError",
            "CorpusSpec", "DynamicParams", "EvaluateParams", "Finetune", "ModelShape", "ModelSpec", "NgramParams",
+           "NgramAdaptParams",
            "Pair", "PrepareParams", "RunParams", "SampleParams", "Source", "SplitParams", "TrainCommon",
            "TrainParams", "OVERRIDABLE", "DEFAULT_PARAMS", "CORPORA_FILE"]
 

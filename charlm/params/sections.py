@@ -298,13 +298,31 @@ class SampleParams:
 
 
 @dataclass
+class NgramAdaptParams:
+    """The n-gram adapted to the scored text (charlm.ngram.adapt): the grid chosen on val."""
+    spans: list[int] = field(default_factory=lambda: [4, 6, 8, 10])  # history lengths ([]: off)
+    strengths: list[float] = field(default_factory=lambda: [0.5, 2.0, 8.0])  # prior strengths
+
+    def check(self, where: str) -> None:
+        for i, s in enumerate(self.spans):
+            if not 1 <= s <= 32:
+                fail(f"{where}.spans[{i}]", f"must be in 1..32, got {s}")
+        if self.spans and not self.strengths:
+            fail(f"{where}.strengths", "must list at least one strength when spans are given")
+        for i, a in enumerate(self.strengths):
+            positive(where, f"strengths[{i}]", a)
+
+
+@dataclass
 class DynamicParams:
-    """Dynamic evaluation (charlm.dynamic), chosen on val (benchmarks/dynamic_eval.py)."""
+    """Dynamic evaluation (charlm.dynamic), chosen on val (benchmarks/dynamic_eval.py),
+    and the adapted n-gram (`ngram`) of every corpus."""
     # the runs (keys of run.pairs or run.finetune) to adapt; a key not run is ignored
     pairs: list[str] = field(default_factory=lambda: ["tinyshakespeare-lstm"])
     lr: float = 0.0001                    # step size of the RMS-normalised update
     decay: float = 0.001                  # pull back toward the trained weights, per segment
     segment: int = 50                     # chars scored between two updates
+    ngram: NgramAdaptParams = field(default_factory=NgramAdaptParams)
 
     def check(self, where: str) -> None:
         positive(where, "lr", self.lr)
