@@ -154,7 +154,11 @@ def _rule(conv, ok=lambda x: True, optional=False, why=None):
 
 
 def _literal(*options):
-    return lambda v: v if isinstance(v, str) and v in options else _INVALID
+    def oracle(v):
+        if isinstance(v, bool):               # YAML 1.1's bare off / on
+            return ("on" if v else "off") if ("on" if v else "off") in options else _INVALID
+        return v if isinstance(v, str) and v in options else _INVALID
+    return oracle
 
 
 def _string(v):
@@ -346,3 +350,11 @@ def test_values_that_crashed_the_converter_are_params_errors(path, value):
     """Found by test_fuzz_one_key (they raised OverflowError / ValueError tracebacks)."""
     with pytest.raises(ParamsError, match=re.escape(path)):
         parse_params(_with(path, value))
+
+
+def test_a_bare_off_is_the_string_off():
+    """`-S 'train.common.amp=off'` or `amp: off` in YAML arrive as False (YAML 1.1)."""
+    from charlm.params import TrainCommon, from_dict
+    assert from_dict(TrainCommon, {"amp": False}, "train.common").amp == "off"
+    with pytest.raises(ParamsError, match="got True"):
+        from_dict(TrainCommon, {"amp": True}, "train.common")

@@ -57,6 +57,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 errors.append(str(e))
         fail(where, errors[0].split(": ", 1)[-1] if errors else "invalid value")
     if origin is Literal:
+        if isinstance(value, bool) and ("on" if value else "off") in args:
+            return "on" if value else "off"       # YAML 1.1 reads a bare off / on as a bool
         if value not in args:
             fail(where, f"must be one of {', '.join(map(repr, args))}, got {value!r}"
                   + (did_you_mean(str(value), map(str, args)) if isinstance(value, str) else ""))
