@@ -44,6 +44,7 @@ class Scorer:
     train_chars: int                                        # chars seen in training
     sample: Callable[[SampleParams], str]                   # a sample of generated text
     info: dict
+    ngram: object = None                                    # the n-gram model (read-only)
 
 
 def load_scorer(corpus: str, model: str, device: str = "cpu") -> Scorer:
@@ -57,7 +58,7 @@ def load_scorer(corpus: str, model: str, device: str = "cpu") -> Scorer:
                       train_chars=int(fit["train_chars"]),
                       sample=lambda sp: (paths.ngram_samples(corpus)
                                          / f"{m.smoothing}_order{m.order}.txt").read_text(encoding="utf-8"),
-                      info={"order": m.order, "smoothing": m.smoothing})
+                      info={"order": m.order, "smoothing": m.smoothing}, ngram=m)
     from .models import load_trained, log2prob_sequence, next_log2probs
     net, vocab, _config = load_trained(paths.model_dir(corpus, model), device=device)
     summary = read_json(paths.train_summary(corpus, model))
@@ -109,15 +110,16 @@ def save_log2p(path: Path, scores: dict, passage_dists: np.ndarray, scorer: Scor
                  params=np.int64(scorer.params), train_chars=np.int64(scorer.train_chars))
 
 
-def dynamic_scores(corpus: str, model: str, dp: DynamicParams,
-                   device: str) -> tuple[dict, dict]:
+def dynamic_scores(corpus: str, model: str, dp: DynamicParams, device: str,
+                   ngram=None) -> tuple[dict, dict]:
     """The val and test splits scored while the model adapts to them: ({split: {log2p,
     bpc, ...}}, the settings). A neural model by dynamic evaluation (charlm.dynamic), the
-    n-gram by counting the scored text (charlm.ngram.adapt, its settings chosen on val)."""
+    n-gram (`ngram`: the loaded model, else loaded here) by counting the scored text
+    (charlm.ngram.adapt, its settings chosen on val)."""
     prepared = paths.prepared(corpus)
     splits = {s: load_split(prepared, s) for s in ("val", "test")}
     if model == "ngram":
-        out, settings = _adapted_ngram(corpus, splits, dp)
+        out, settings = _adapted_ngram(corpus, splits, dp, ngram)
     else:
         from .dynamic import dynamic_splits
         from .models import load_trained
@@ -129,10 +131,11 @@ def dynamic_scores(corpus: str, model: str, dp: DynamicParams,
              for s, r in out.items()}, settings)
 
 
-def _adapted_ngram(corpus: str, splits: dict, dp: DynamicParams) -> tuple[dict, dict]:
+def _adapted_ngram(corpus: str, splits: dict, dp: DynamicParams,
+                   model=None) -> tuple[dict, dict]:
     from .ngram import NgramModel
     from .ngram.adapt import adapted_log2prob, choose
-    model = NgramModel.load(paths.ngram_dir(corpus))
+    model = model if model is not None else NgramModel.load(paths.ngram_dir(corpus))
     span, strength, grid = choose(model, splits["val"], dp.ngram.spans, dp.ngram.strengths)
     out = {}
     for s, ids in splits.items():
@@ -157,7 +160,8 @@ def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str =
     vocab = Vocab.load(prepared / "vocab.json")
     scorer = load_scorer(corpus, model, device)
     scores = score_splits(scorer, prepared)
-    dyn, settings = dynamic_scores(corpus, model, dynamic, device) if dynamic else ({}, {})
+    dyn, settings = dynamic_scores(corpus, model, dynamic, device, scorer.ngram) \
+        if dynamic else ({}, {})
     metrics = {
         "corpus": corpus,
         "model": model,

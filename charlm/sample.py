@@ -62,6 +62,32 @@ def _next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) 
 ONE_STEP_PATHS = ("stepper", "module", "module-mkldnn")
 
 
+def half_weights_available() -> bool:
+    """Whether this build has fbgemm's linear with fp16 weights (x86 CPU builds)."""
+    try:
+        packed = torch.ops.quantized.linear_prepack_fp16(torch.zeros(8, 8), None)
+        torch.ops.quantized.linear_dynamic_fp16(torch.zeros(1, 8), packed)
+        return True
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+
+
+class _Linear:
+    """x @ W.T + b for W (out, in): fp32 (addmm on a pre-transposed W), or with W stored
+    in fp16 (fbgemm: half the bytes read per step, fp32 arithmetic; CPU only)."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor, half: bool):
+        if half:
+            packed = torch.ops.quantized.linear_prepack_fp16(w.float().contiguous(), b.float())
+            self.f = lambda x: torch.ops.quantized.linear_dynamic_fp16(x, packed)
+        else:
+            wt = w.T.contiguous()
+            self.f = lambda x: torch.addmm(b, x, wt)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.f(x)
+
+
 class OneStep:
     """One recurrent step for a batch of n ids, with plain matmuls on pre-transposed weights.
 
@@ -69,24 +95,27 @@ class OneStep:
     (gates r, z, n); the fused modules' single-step CPU path is several times slower
     (measured in benchmarks/results/train.md), so sampling steps run through this.
     Layer 0's input projection is a table lookup: embedding @ W_ih0.T + b_ih0.
+    `half`: the matrices are read as fp16 through fbgemm (half the bytes, fp32 arithmetic):
+    measured in benchmarks/results/sampling.md, it does not pay on an AVX2 CPU, so
+    sampling does not use it.
     """
 
-    def __init__(self, model: CharRNN):
+    def __init__(self, model: CharRNN, half: bool = False):
         rnn, c = model.rnn, model.cfg
         self.arch, self.layers, self.hidden = c.arch, c.num_layers, c.hidden_size
-        w = lambda name: getattr(rnn, name).detach()
+        w = lambda name: getattr(rnn, name).detach()  # noqa: E731
         self.table0 = (model.embed.weight.detach() @ w("weight_ih_l0").T + w("bias_ih_l0")).contiguous()
-        self.w_ih = [None] + [w(f"weight_ih_l{i}").T.contiguous() for i in range(1, self.layers)]
-        self.b_ih = [None] + [w(f"bias_ih_l{i}") for i in range(1, self.layers)]
-        self.w_hh = [w(f"weight_hh_l{i}").T.contiguous() for i in range(self.layers)]
-        self.b_hh = [w(f"bias_hh_l{i}") for i in range(self.layers)]
-        self.w_hy = model.head.weight.detach().T.contiguous()
-        self.b_hy = model.head.bias.detach()
+        self.ih = [None] + [_Linear(w(f"weight_ih_l{i}"), w(f"bias_ih_l{i}"), half)
+                            for i in range(1, self.layers)]
+        self.hh = [_Linear(w(f"weight_hh_l{i}"), w(f"bias_hh_l{i}"), half)
+                   for i in range(self.layers)]
+        self.head = _Linear(model.head.weight.detach(), model.head.bias.detach(), half)
+        self.device = model.head.weight.device
 
     def state_from(self, state, n: int) -> list:
         """Per-layer states (h or (h, c), each (n, H)) from the fused module's state."""
         if state is None:
-            z = torch.zeros(n, self.hidden, device=self.w_hy.device)
+            z = torch.zeros(n, self.hidden, device=self.device)
             return [(z, z) if self.arch == "lstm" else z for _ in range(self.layers)]
         if self.arch == "lstm":
             return [(state[0][i], state[1][i]) for i in range(self.layers)]
@@ -96,27 +125,27 @@ class OneStep:
         """ids (n,) -> logits (n, V); `states` (a list per layer) is updated in place."""
         x = None
         for i in range(self.layers):
-            gi = self.table0[ids] if i == 0 else torch.addmm(self.b_ih[i], x, self.w_ih[i])
+            gi = self.table0[ids] if i == 0 else self.ih[i](x)
             if self.arch == "lstm":
                 h, c = states[i]
-                g = torch.addmm(self.b_hh[i], h, self.w_hh[i]).add_(gi)
+                g = self.hh[i](h).add_(gi)
                 ig, fg, gg, og = g.chunk(4, 1)
                 c = torch.sigmoid(fg) * c + torch.sigmoid(ig) * torch.tanh(gg)
                 h = torch.sigmoid(og) * torch.tanh(c)
                 states[i] = (h, c)
             elif self.arch == "gru":
                 h = states[i]
-                gh = torch.addmm(self.b_hh[i], h, self.w_hh[i])
+                gh = self.hh[i](h)
                 ir, iz, in_ = gi.chunk(3, 1)
                 hr, hz, hn = gh.chunk(3, 1)
                 r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
                 h = torch.lerp(torch.tanh(in_ + r * hn), h, z)    # (1 - z) * n + z * h
                 states[i] = h
             else:
-                h = torch.tanh(torch.addmm(self.b_hh[i], states[i], self.w_hh[i]).add_(gi))
+                h = torch.tanh(self.hh[i](states[i]).add_(gi))
                 states[i] = h
             x = h
-        return torch.addmm(self.b_hy, x, self.w_hy)
+        return self.head(x)
 
 
 @torch.no_grad()

@@ -40,6 +40,7 @@ from .distributed import DistInfo, all_reduce_sum, broadcast_float
 from .errors import CharlmError, CheckpointError, ParamsError, TrainingError
 from .finetune import init_from_trained, weights_digest
 from .fsutil import write_json
+from .lookup import pick_device
 from .models import LN2, CharRNN, ModelConfig, describe, detach_state, log2prob_sequence, \
     memory_estimate, parameter_count, save_trained
 from .params import ModelSpec, TrainCommon, TrainParams
@@ -84,14 +85,6 @@ def lr_at(step: int, run: TrainCommon) -> float:
     return run.min_lr + 0.5 * (run.lr - run.min_lr) * (1.0 + math.cos(math.pi * frac))
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("train.device is 'cuda' but no CUDA device is available")
-    return torch.device(name)
-
-
 def uses_bf16(run: TrainCommon, device: torch.device) -> bool:
     """amp "bf16": bf16 autocast on any device; "auto": on CUDA only; "off": never."""
     return run.amp == "bf16" or (run.amp == "auto" and device.type == "cuda")
@@ -106,7 +99,7 @@ def _check_bf16(run: TrainCommon, device: torch.device) -> None:
 @contextlib.contextmanager
 def _torch_settings(run: TrainCommon, world_size: int) -> Iterator[torch.device]:
     """The device, threads, TF32 on CUDA, deterministic algorithms on CPU (restored after)."""
-    device = pick_device(run.device)
+    device = torch.device(pick_device(run.device, "train.device"))
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", torch.cuda.current_device())   # set by distributed.init
     _check_bf16(run, device)

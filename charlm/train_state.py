@@ -161,7 +161,7 @@ def _meta(job: TrainJob, st: TrainState, o_meta: dict, r_meta: dict) -> dict:
             "schedule": {"kind": "warmup_cosine", "warmup_steps": run.warmup_steps,
                          "lr": run.lr, "min_lr": run.min_lr, "steps": run.steps},
             "optimizer": o_meta, "rng": r_meta, "best_val_bpc": st.best_val,
-            "best_step": st.best_step, "history": st.history,
+            "best_step": st.best_step, "history": st.history, "resumed": st.resumed,
             "loss_window": [float(st.loss_sum), st.loss_n]}   # the resumed run logs the same means
 
 
@@ -264,7 +264,8 @@ def _restore(job: TrainJob, st: TrainState, tensors: dict, meta: dict) -> None:
     _timing_from(job, st)
     loss_sum, loss_n = meta.get("loss_window", [0.0, 0])
     st.loss_sum, st.loss_n = float(loss_sum), int(loss_n)
-    st.resumed = True
+    # a finished run read again (dvc repro --force) is what it was; an unfinished one resumes
+    st.resumed = bool(meta.get("resumed", True)) if st.step >= job.run.steps else True
 
 
 def states_from(tensors: dict, n_micro: int, lstm: bool, batch: int, info: DistInfo,

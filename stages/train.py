@@ -19,7 +19,8 @@ import sys
 
 from charlm import distributed, paths
 from charlm.cli_util import run_main, stage_args
-from charlm.train import pick_device, resolve, train_model
+from charlm.lookup import pick_device
+from charlm.train import resolve, train_model
 
 
 def _options(ap: argparse.ArgumentParser) -> None:
@@ -59,7 +60,7 @@ def main() -> None:
     progress = args.progress
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "lines"
-    info = distributed.init(pick_device(run.device).type)
+    info = distributed.init(pick_device(run.device, "train.device"))
     try:
         result = train_model(paths.prepared(args.corpus), paths.model_dir(args.corpus, args.model),
                              params.train, args.model,

@@ -46,42 +46,61 @@ def _earlier(keys: np.ndarray) -> np.ndarray:
     return out
 
 
+class Adapter:
+    """One text's counts, computed once for spans up to `max_span`: then any (span,
+    strength) is one cheap pass over the levels (`log2prob`), so a grid costs little more
+    than one point."""
+
+    def __init__(self, model: NgramModel, ids: np.ndarray, max_span: int):
+        if not 1 <= max_span <= model.order:
+            raise ParamsError(f"span must be in 1..{model.order} (the model's order), "
+                              f"got {max_span}")
+        ids = np.asarray(ids, dtype=np.int64)
+        n, m = model.order, len(ids)
+        stream = np.concatenate([np.full(n, model.pad, dtype=np.int64), ids])
+        ranks = model.counts.stream_ranks(stream, max_span)   # train ranks of the histories
+        grams = _gram_ids(stream, max_span + 1)
+        self.static = model.prob_sequence(ids)
+        self.levels = []                     # per level j: (c(h), c(hx), n_train(h))
+        for j in range(1, max_span + 2):
+            if j == 1:
+                n_train = np.full(m, float(model.counts.n_chars))
+            else:
+                r = ranks[j - 1][n - 1:-1]
+                n_train = np.where(r >= 0, model.counts.counts[j - 2][np.maximum(r, 0)], 0)
+            self.levels.append((_earlier(grams[j - 1][n - 1:-1]), _earlier(grams[j][n:]),
+                                n_train))
+
+    def log2prob(self, span: int, strength: float) -> np.ndarray:
+        if not 1 <= span < len(self.levels):
+            raise ParamsError(f"span must be in 1..{len(self.levels) - 1}, got {span}")
+        if not strength > 0:
+            raise ParamsError(f"strength must be > 0, got {strength}")
+        p = self.static
+        for c_h, c_hx, n_train in self.levels[:span + 1]:
+            a = strength + n_train
+            p = np.where(c_h > 0, (c_hx + a * p) / (c_h + a), p)
+        with np.errstate(divide="ignore"):
+            return np.log2(p)
+
+
 def adapted_log2prob(model: NgramModel, ids: np.ndarray, span: int,
                      strength: float) -> np.ndarray:
     """log2 P of each char of `ids` under `model` adapted to the chars of `ids` before it."""
-    if not 1 <= span <= model.order:
-        raise ParamsError(f"span must be in 1..{model.order} (the model's order), got {span}")
     if not strength > 0:
         raise ParamsError(f"strength must be > 0, got {strength}")
-    ids = np.asarray(ids, dtype=np.int64)
-    n, m = model.order, len(ids)
-    stream = np.concatenate([np.full(n, model.pad, dtype=np.int64), ids])
-    ranks = model.counts.stream_ranks(stream, span)        # train ranks of the histories
-    grams = _gram_ids(stream, span + 1)
-    p = model.prob_sequence(ids)
-    for j in range(1, span + 2):
-        hist = grams[j - 1][n - 1:-1]                      # the j-1 chars before each t
-        c_h = _earlier(hist)
-        c_hx = _earlier(grams[j][n:])
-        if j == 1:
-            n_train = np.full(m, float(model.counts.n_chars))
-        else:
-            r = ranks[j - 1][n - 1:-1]
-            n_train = np.where(r >= 0, model.counts.counts[j - 2][np.maximum(r, 0)], 0)
-        a = strength + n_train
-        p = np.where(c_h > 0, (c_hx + a * p) / (c_h + a), p)
-    with np.errstate(divide="ignore"):
-        return np.log2(p)
+    return Adapter(model, ids, span).log2prob(span, strength)
 
 
 def choose(model: NgramModel, val: np.ndarray, spans: list[int],
            strengths: list[float]) -> tuple[int, float, dict]:
     """The (span, strength) of the grid best on val: (span, strength, {"span/strength":
     val bpc}); a span beyond the model's order is cut to it."""
-    grid = {}
-    for s, a in itertools.product(sorted({min(s, model.order) for s in spans}), strengths):
-        grid[f"{s}/{a:g}"] = (float(-adapted_log2prob(model, val, s, a).mean()), s, a)
-    if not grid:
+    spans = sorted({min(s, model.order) for s in spans})
+    if not spans or not strengths:
         raise ParamsError("no span x strength to choose from")
+    adapter = Adapter(model, val, spans[-1])
+    grid = {f"{s}/{a:g}": (float(-adapter.log2prob(s, a).mean()), s, a)
+            for s, a in itertools.product(spans, strengths)}
     _, s, a = min(grid.values())
     return s, a, {k: v[0] for k, v in grid.items()}

@@ -1,0 +1,121 @@
+"""Issue 14's quality file: every model of the committed default run and of the 10-minute
+LSTM preset run, static and adapted, and the mixture, val and test side by side.
+
+    flock /tmp/charlm-heavy.lock python benchmarks/quality.py [--adapt-all]
+
+The figures are read, not measured here: the default run's from metrics/ (made by
+`dvc repro` at the commit named, on the default params.yaml), the preset's from
+benchmarks/results/preset_quality.json (made by benchmarks/preset_quality.py, whose
+`dvc exp run` command it records). `--adapt-all` also scores every neural model of the
+default run that its `evaluate.dynamic.pairs` leaves out (too slow for the default
+run's budget) by dynamic evaluation, with the same settings (chosen on val for the
+tiny-shakespeare LSTM), and adds them to the tables (saved in quality.json; without the
+flag the saved ones are reused). Writes benchmarks/results/quality.md and quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from charlm.fsutil import write_json, write_text  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def rows(summary: dict) -> list[tuple[str, float, float]]:
+    """(model, val bpc, test bpc) per model and adapted model, best on val first."""
+    out = []
+    for m, r in summary.items():
+        out.append((m, r["val_bpc"], r["test_bpc"]))
+        if "dynamic_test_bpc" in r:
+            out.append((f"{m}, adapted", r["dynamic_val_bpc"], r["dynamic_test_bpc"]))
+    return sorted(out, key=lambda x: x[1])
+
+
+def table(summary: dict) -> list[str]:
+    lines = ["| model | val bpc | test bpc |", "| --- | ---: | ---: |"]
+    lines += [f"| {m} | {v:.4f} | {t:.4f} |" for m, v, t in rows(summary)]
+    singles = [r for r in rows(summary) if r[0] != "mix"]
+    best = min(singles, key=lambda r: r[1])
+    mix = summary.get("mix")
+    if mix:
+        lines += ["", f"The mixture against the best single model on val ({best[0]}): "
+                  f"{best[2] - mix['test_bpc']:+.4f} bpc on test, {best[1] - mix['val_bpc']:+.4f} "
+                  "on val (positive: the mixture is better)."]
+    return lines
+
+
+def adapt_all(summary: dict) -> dict:
+    """{corpus: {model: {dynamic_val_bpc, dynamic_test_bpc, chars_per_s}}} for the neural
+    models the default run did not adapt."""
+    from charlm.evaluate import dynamic_scores
+    from charlm.params import load_params
+    dp = load_params(ROOT / "params.yaml").evaluate.dynamic
+    out: dict = {}
+    for corpus, ms in summary.items():
+        for m, r in ms.items():
+            if m in ("ngram", "mix") or "dynamic_test_bpc" in r:
+                continue
+            dyn, _ = dynamic_scores(corpus, m, dp, "cpu")
+            out.setdefault(corpus, {})[m] = {
+                "dynamic_val_bpc": dyn["val"]["bpc"], "dynamic_test_bpc": dyn["test"]["bpc"],
+                "chars_per_s": dyn["test"]["chars_per_s"]}
+            print(corpus, m, out[corpus][m], flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--adapt-all", action="store_true",
+                    help="score the neural models the default run does not adapt (minutes)")
+    args = ap.parse_args()
+    commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", "dvc.lock"], cwd=ROOT,
+                            check=True, capture_output=True, text=True).stdout.strip()
+    summary = json.loads((ROOT / "metrics" / "summary.json").read_text())
+    saved = RESULTS / "quality.json"
+    extra = adapt_all(summary) if args.adapt_all else (
+        json.loads(saved.read_text()).get("adapted_here", {}) if saved.is_file() else {})
+    if extra.get("dvc_lock_commit", commit) != commit:
+        extra = {}                                 # made for another default run
+    for corpus, ms in extra.items():
+        for m, r in ms.items() if isinstance(ms, dict) else ():
+            summary[corpus][m] = {**summary[corpus][m], **r}
+    md = ["Made by `python benchmarks/quality.py` from the committed runs' metrics.", "",
+          "# Quality: every model, static and adapted, and the mixture", "",
+          f"## The default run (`dvc repro` on the default params.yaml; dvc.lock of {commit})",
+          "", "Adapted: scored while adapting to the text already scored (the LSTM by "
+          "dynamic evaluation, the n-gram by counting it). Every setting and mixture weight "
+          "chosen on val; test read once."
+          + (" The adapted rnn, rnn3, gru and the LSTMs of the other corpora are scored by "
+             "`--adapt-all` (not in the default run: too slow for its budget), with the "
+             "settings chosen for the tiny-shakespeare LSTM; the mixture does not use them."
+             if extra else ""), ""]
+    for corpus, s in summary.items():
+        md += [f"### {corpus}", "", *table(s), ""]
+    out = {"default_run": {"dvc_lock_commit": commit, "summary": summary},
+           "adapted_here": {**extra, "dvc_lock_commit": commit} if extra else {}}
+    preset = RESULTS / "preset_quality.json"
+    if preset.is_file():
+        p = json.loads(preset.read_text())
+        t = p["train"]
+        md += ["## The 10-minute LSTM preset on tiny-shakespeare", "",
+               f"`{p['script']}` at commit {p['commit']} ({p['date']}): in a fresh clone, "
+               f"`{p['command']}` ({p['seconds'] / 60:.1f} min in all; training "
+               f"{t['train_seconds']:.0f} s at {t['chars_per_s']:,.0f} chars/s).", "",
+               *table(p["summary"]), ""]
+        out["preset"] = p
+    write_text(RESULTS / "quality.md", "\n".join(md))
+    write_json(RESULTS / "quality.json", out)
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
