@@ -71,6 +71,14 @@ def adapt_all(summary: dict) -> dict:
     return out
 
 
+def saved_adapted(commit: str) -> dict:
+    """The `--adapt-all` scores quality.json holds for this default run (its dvc.lock
+    commit), else none."""
+    f = RESULTS / "quality.json"
+    saved = json.loads(f.read_text()).get("adapted_here", {}) if f.is_file() else {}
+    return saved.get("models", {}) if saved.get("dvc_lock_commit") == commit else {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,14 +88,9 @@ def main() -> None:
     commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", "dvc.lock"], cwd=ROOT,
                             check=True, capture_output=True, text=True).stdout.strip()
     summary = json.loads((ROOT / "metrics" / "summary.json").read_text())
-    saved = RESULTS / "quality.json"
-    extra = adapt_all(summary) if args.adapt_all else (
-        json.loads(saved.read_text()).get("adapted_here", {}) if saved.is_file() else {})
-    if extra.get("dvc_lock_commit", commit) != commit:
-        extra = {}                                 # made for another default run
-    for corpus, ms in extra.items():
-        for m, r in ms.items() if isinstance(ms, dict) else ():
-            summary[corpus][m] = {**summary[corpus][m], **r}
+    extra = adapt_all(summary) if args.adapt_all else saved_adapted(commit)
+    tables = {c: {m: {**r, **extra.get(c, {}).get(m, {})} for m, r in ms.items()}
+              for c, ms in summary.items()}
     md = ["Made by `python benchmarks/quality.py` from the committed runs' metrics.", "",
           "# Quality: every model, static and adapted, and the mixture", "",
           f"## The default run (`dvc repro` on the default params.yaml; dvc.lock of {commit})",
@@ -98,10 +101,10 @@ def main() -> None:
              "`--adapt-all` (not in the default run: too slow for its budget), with the "
              "settings chosen for the tiny-shakespeare LSTM; the mixture does not use them."
              if extra else ""), ""]
-    for corpus, s in summary.items():
+    for corpus, s in tables.items():
         md += [f"### {corpus}", "", *table(s), ""]
     out = {"default_run": {"dvc_lock_commit": commit, "summary": summary},
-           "adapted_here": {**extra, "dvc_lock_commit": commit} if extra else {}}
+           "adapted_here": {"dvc_lock_commit": commit, "models": extra} if extra else {}}
     preset = RESULTS / "preset_quality.json"
     if preset.is_file():
         p = json.loads(preset.read_text())

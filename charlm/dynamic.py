@@ -16,6 +16,7 @@ history, as every model is. `lr` and `decay` are chosen on val
 from __future__ import annotations
 
 import copy
+import time
 
 import numpy as np
 import torch
@@ -75,7 +76,6 @@ def dynamic_log2prob(model: CharRNN, ids: np.ndarray, rms: dict[str, torch.Tenso
 def dynamic_splits(model: CharRNN, train: np.ndarray, splits: dict[str, np.ndarray],
                    lr: float, decay: float, segment: int) -> dict[str, dict]:
     """Each split scored dynamically from the trained weights: {split: {log2p, seconds}}."""
-    import time
     rms = grad_rms(model, train)
     out = {}
     for name, ids in splits.items():

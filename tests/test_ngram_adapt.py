@@ -95,7 +95,7 @@ def test_errors():
         adapted_log2prob(model, ids, 2, 0.0)
     with pytest.raises(ParamsError, match="choose from"):
         choose(model, ids, [], [1.0])
-    span, _, grid = choose(model, ids, [2, 5, 6], [1.0])      # beyond the order: cut to it
+    span, _, grid, _ = choose(model, ids, [2, 5, 6], [1.0])   # beyond the order: cut to it
     assert list(grid) == ["2/1", "3/1"] and span in (2, 3)
 
 

@@ -58,9 +58,9 @@ class Adapter:
         ids = np.asarray(ids, dtype=np.int64)
         n, m = model.order, len(ids)
         stream = np.concatenate([np.full(n, model.pad, dtype=np.int64), ids])
-        ranks = model.counts.stream_ranks(stream, max_span)   # train ranks of the histories
+        ranks = model.counts.stream_ranks(stream, n + 1)   # train ranks: the model's, histories'
         grams = _gram_ids(stream, max_span + 1)
-        self.static = model.prob_sequence(ids)
+        self.static = model.probs_from_ranks(ranks, n)
         self.levels = []                     # per level j: (c(h), c(hx), n_train(h))
         for j in range(1, max_span + 2):
             if j == 1:
@@ -87,20 +87,19 @@ class Adapter:
 def adapted_log2prob(model: NgramModel, ids: np.ndarray, span: int,
                      strength: float) -> np.ndarray:
     """log2 P of each char of `ids` under `model` adapted to the chars of `ids` before it."""
-    if not strength > 0:
-        raise ParamsError(f"strength must be > 0, got {strength}")
     return Adapter(model, ids, span).log2prob(span, strength)
 
 
 def choose(model: NgramModel, val: np.ndarray, spans: list[int],
-           strengths: list[float]) -> tuple[int, float, dict]:
+           strengths: list[float]) -> tuple[int, float, dict, np.ndarray]:
     """The (span, strength) of the grid best on val: (span, strength, {"span/strength":
-    val bpc}); a span beyond the model's order is cut to it."""
+    val bpc}, val's log2 P under it); a span beyond the model's order is cut to it."""
     spans = sorted({min(s, model.order) for s in spans})
     if not spans or not strengths:
         raise ParamsError("no span x strength to choose from")
     adapter = Adapter(model, val, spans[-1])
-    grid = {f"{s}/{a:g}": (float(-adapter.log2prob(s, a).mean()), s, a)
-            for s, a in itertools.product(spans, strengths)}
-    _, s, a = min(grid.values())
-    return s, a, {k: v[0] for k, v in grid.items()}
+    scored = {f"{s}/{a:g}": (adapter.log2prob(s, a), s, a)
+              for s, a in itertools.product(spans, strengths)}
+    grid = {k: float(-lp.mean()) for k, (lp, _, _) in scored.items()}
+    lp, s, a = scored[min(grid, key=grid.get)]
+    return s, a, grid, lp
