@@ -16,6 +16,7 @@ Conventions
 Modules, one concept each
 -------------------------
 * `counts`: all orders counted at once (`NgramCounts`), hash-table lookups, `check_order`.
+* `passes`: the counting passes, in RAM or spilled to disk within a memory budget.
 * `smoothing`: mle / kneser_ney / witten_bell / add_k as per-level tables, the discounts.
 * `lm`: `NgramLM`, the interface every model offers, and query / sampling built on it.
 * `model`: `NgramModel`, one order and smoothing over shared counts.

@@ -8,8 +8,8 @@ sorted distinct keys of level k-1: keys stay below ``n_symbols * len(stream)``
 whatever the order and vocabulary (no base-V overflow). The positions are put in
 key order level by level: positions sorted by the prefix's rank (the previous
 level's order, shifted by one) are stably re-sorted by the last symbol, a radix
-sort of 8/16-bit ids, so each level costs O(n) and no comparison sort is needed.
-Lookups of new text go through an open-addressing hash table per level
+sort of 8/16-bit ids, so each level costs O(n) and no comparison sort is needed. The
+passes run in chunks within a memory budget (`charlm.ngram.passes`). Lookups of new text go through an open-addressing hash table per level
 (vectorised probing).
 """
 
@@ -21,7 +21,9 @@ import numpy as np
 
 from ..errors import ParamsError, VocabError
 from ..vocab import smallest_uint
+from .passes import count_levels, plan
 
+DEFAULT_MEMORY_MB = 1024             # counting's working arrays (ngram.memory_mb)
 MAX_ORDER = 32                       # beyond this an n-gram model is all memory and no signal
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing
@@ -100,7 +102,11 @@ class NgramCounts:
         return [1] + [len(k) for k in self.keys]
 
     @classmethod
-    def fit(cls, ids: np.ndarray, vocab_size: int, max_order: int) -> "NgramCounts":
+    def fit(cls, ids: np.ndarray, vocab_size: int, max_order: int,
+            memory_mb: float = DEFAULT_MEMORY_MB) -> "NgramCounts":
+        """Count levels 1..max_order+1 of the padded `ids` in passes (`charlm.ngram.passes`):
+        the working arrays within `memory_mb` (spilling to disk past it); the same tables
+        whatever the budget."""
         ids = np.asarray(ids)
         check_order(max_order, len(ids))
         if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
@@ -108,42 +114,9 @@ class NgramCounts:
         sym = smallest_uint(vocab_size + 1)
         stream = np.concatenate([np.full(max_order, vocab_size, dtype=sym), ids.astype(sym)])
         L = len(stream)
-        idx = np.int32 if L < 2**31 - 1 else np.int64
-        first_event = max_order
-        keys, counts, suffix = [], [], []
-        n_prev = 1
-        g_prev = np.zeros(L, dtype=idx)           # level 0: the empty gram, rank 0 everywhere
-        cand = np.arange(L, dtype=idx)            # positions sorted by their prefix's rank ...
-        cand_parent = np.zeros(L, dtype=idx)      # ... and that rank
-        for k in range(1, max_order + 2):
-            last = stream[cand]
-            o = np.argsort(last, kind="stable")   # radix sort of 8/16-bit ids
-            perm = cand[o]
-            last = last[o]
-            parent = cand_parent[o]
-            new = np.empty(len(perm), dtype=bool)
-            new[0] = True
-            np.not_equal(last[1:], last[:-1], out=new[1:])
-            new[1:] |= parent[1:] != parent[:-1]
-            rank_sorted = np.cumsum(new, dtype=idx)
-            rank_sorted -= 1
-            starts = np.flatnonzero(new)
-            n_k = len(starts)
-            rep = perm[starts]                    # one position where each k-gram ends
-            keys.append(last[starts].astype(np.int64) * n_prev + parent[starts])
-            # occurrences = run lengths, less those ending in the pad region (j < first_event)
-            cnt = np.diff(starts, append=len(perm))
-            g = np.empty(L, dtype=idx)            # entries before position k-1 are never read
-            g[perm] = rank_sorted
-            early = g[k - 1:first_event]
-            np.subtract.at(cnt, early, 1)
-            counts.append(cnt)
-            suffix.append(g_prev[rep] if k > 1 else np.zeros(n_k, dtype=idx))
-            # next level: positions j >= k sorted by the rank of the k-gram ending at j-1
-            keep = perm < L - 1
-            cand = perm[keep] + 1
-            cand_parent = rank_sorted[keep]
-            g_prev, n_prev = g, n_k
+        idx = np.dtype(np.int32 if L < 2**31 - 1 else np.int64)
+        keys, counts, suffix = count_levels(stream, vocab_size + 1, max_order + 1, max_order,
+                                            idx, plan(L, idx, sym, memory_mb))
         return cls(vocab_size, max_order, keys, counts, suffix, len(ids))
 
     def truncated(self, order: int) -> "NgramCounts":

@@ -35,7 +35,7 @@ def fit_and_select(train: np.ndarray, val: np.ndarray, test: np.ndarray, vocab: 
     for the plot, {sample name: text}).
     """
     N = cfg.max_order
-    counts, t_count = timed(NgramCounts.fit, train, vocab.size, N)
+    counts, t_count = timed(NgramCounts.fit, train, vocab.size, N, cfg.memory_mb)
     log(f"counted orders 1..{N} of {len(train):,} chars in {t_count:.2f} s "
         f"({counts.n_grams():,} n-grams)")
     ranks = {}

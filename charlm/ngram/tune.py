@@ -109,10 +109,15 @@ class DiscountTuner:
         self._gathered: dict = {}
 
     def gathered(self, k: int, raw: bool) -> _Gathered:
-        if (k, raw) not in self._gathered:
-            G, n, m = self.G, self.n_pad, self.m
-            self._gathered[k, raw] = _gather(self.c, k, raw, G[k][n:], G[k - 1][n - 1:n - 1 + m])
-        return self._gathered[k, raw]
+        """Level k's tables; a lower level's (continuation counts) are kept for the next
+        orders, a top level's (raw counts) serve one order only and are not kept."""
+        if (k, raw) in self._gathered:
+            return self._gathered[k, raw]
+        G, n, m = self.G, self.n_pad, self.m
+        g = _gather(self.c, k, raw, G[k][n:], G[k - 1][n - 1:n - 1 + m])
+        if not raw:
+            self._gathered[k, raw] = g
+        return g
 
     def tune(self, order: int, start: dict[int, tuple]) -> tuple[dict[int, tuple], float]:
         """Discounts {level: (D1, D2, D3+)} of the order-`order` model minimising the

@@ -261,6 +261,7 @@ class NgramParams:
     add_k: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])   # k values tried on val
     chosen: Smoothing = "kneser_ney"                                        # the saved model
     discounts: Literal["counts", "val"] = "val"     # kneser_ney: estimated, or tuned on val
+    memory_mb: float = 1024                        # counting's working arrays (spill past it)
     sample_orders: list[int] = field(default_factory=lambda: [4, 10])      # mle samples
     sample_length: int = 500
     seed: int = 1234
@@ -281,6 +282,7 @@ class NgramParams:
                 fail(f"{where}.sample_orders[{i}]",
                      f"must be in 1..max_order ({self.max_order}), got {o}")
         positive(where, "sample_length", self.sample_length, zero_ok=True)
+        positive(where, "memory_mb", self.memory_mb)
 
 
 # --------------------------------------------------------------------------- evaluate
