@@ -1,13 +1,15 @@
-"""Sampling speed, batch 1 on one thread: the exact fp32 steps against fp16 weights
-(`charlm sample`'s default on CPU, --exact for fp32), for the 2 x 512 LSTM, the lecture's
-3 x 512 RNN and a 2 x 512 GRU; and how far fp16 moves the next-char distribution: the
-mean KL divergence from fp32 over the test split (teacher-forced), for the default run's
+"""Sampling speed, batch 1 on one thread: the fp32 steps `charlm sample` runs against the
+same steps with fewer bytes read per step, fp16 weights and int8 weights with a scale
+per row (`OneStep(weights=...)`, fbgemm), for the 2 x 512 LSTM, the lecture's 3 x 512
+RNN and a 2 x 512 GRU; and how far each moves the next-char distribution: the mean KL
+divergence from fp32 over the test split (teacher-forced), for the default run's
 trained models.
 
     flock /tmp/charlm-heavy.lock python benchmarks/bench_sampling.py
 
-Writes benchmarks/results/sampling.json and sampling.md; both paths of each model are
-timed in the same run, alternately.
+Writes benchmarks/results/sampling.json and sampling.md; the paths of each model are
+timed in the same run, one after the other. The sampling loop is `charlm.sample`'s
+(`_next_probs`, multinomial, one `OneStep` call per char).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from charlm.fsutil import write_json, write_text  # noqa: E402
 from charlm.models import CharRNN, ModelConfig, load_trained  # noqa: E402
 from charlm.prepare import load_split  # noqa: E402
-from charlm.sample import OneStep, half_weights_available, sample  # noqa: E402
+from charlm.sample import OneStep, _next_probs, weights_available  # noqa: E402
 from charlm.vocab import Vocab  # noqa: E402
 from sysinfo import cpu_name  # noqa: E402
 
@@ -36,49 +38,72 @@ SHAPES = {"lstm 2 x 512": ("lstm", 512, 2), "rnn 3 x 512": ("rnn", 512, 3),
           "gru 2 x 512": ("gru", 512, 2)}
 
 
-def speed(model: CharRNN, vocab: Vocab, chars: int, fast: bool) -> float:
-    sample(model, vocab, 200, seed=0, prime="\n", fast=fast)              # warm-up
-    t0 = time.perf_counter()
-    sample(model, vocab, chars, seed=0, prime="ROMEO:", fast=fast)
-    return chars / (time.perf_counter() - t0)
+@torch.no_grad()
+def sampler(model: CharRNN, weights: str):
+    """A function n -> seconds to sample n chars at temperature 1, batch 1, through
+    OneStep(weights) (charlm.sample's loop)."""
+    step = OneStep(model, weights)
+    gen = torch.Generator().manual_seed(0)
+
+    @torch.no_grad()
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        states = step.state_from(None, 1)
+        logits = model.empty_history_logits()[None]
+        for _ in range(n):
+            ids = torch.multinomial(_next_probs(logits, 1.0, None), 1, generator=gen)[:, 0]
+            logits = step(ids, states)
+        return time.perf_counter() - t0
+    run(200)                                                             # warm-up
+    return run
+
+
+def speeds(model: CharRNN, chars: int, kinds: list[str], rounds: int) -> dict[str, float]:
+    """chars/s of each path, best of `rounds` rounds that time the paths in turn (this
+    machine's speed drifts: interleaving keeps the ratios fair)."""
+    runs = {w: sampler(model, w) for w in kinds}
+    best = {w: float("inf") for w in kinds}
+    for _ in range(rounds):
+        for w, run in runs.items():
+            best[w] = min(best[w], run(chars // rounds))
+    return {w: (chars // rounds) / t for w, t in best.items()}
 
 
 @torch.no_grad()
-def mean_kl(model: CharRNN, ids: np.ndarray) -> float:
-    """Mean KL(fp32 || fp16) in nats of the next-char distributions along `ids`."""
-    exact, half = OneStep(model), OneStep(model, half=True)
-    se, sh = exact.state_from(None, 1), half.state_from(None, 1)
+def mean_kl(model: CharRNN, ids: np.ndarray, weights: str) -> float:
+    """Mean KL(fp32 || weights) in nats of the next-char distributions along `ids`."""
+    exact, other = OneStep(model), OneStep(model, weights)
+    se, so = exact.state_from(None, 1), other.state_from(None, 1)
     x = torch.as_tensor(ids, dtype=torch.long)
     total = 0.0
     for t in range(len(ids)):
-        le, lh = exact(x[t:t + 1], se), half(x[t:t + 1], sh)
-        pe, lph = torch.log_softmax(le, -1), torch.log_softmax(lh, -1)
-        total += float((pe.exp() * (pe - lph)).sum())
+        le, lo = exact(x[t:t + 1], se), other(x[t:t + 1], so)
+        pe, lpo = torch.log_softmax(le, -1), torch.log_softmax(lo, -1)
+        total += float((pe.exp() * (pe - lpo)).sum())
     return total / len(ids)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--chars", type=int, default=20000, help="chars sampled per timing")
+    ap.add_argument("--chars", type=int, default=20000, help="chars sampled per path, over all rounds")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved timings per path")
     ap.add_argument("--kl-chars", type=int, default=0, help="test chars for the KL (0: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if not half_weights_available():
-        sys.exit("this torch build has no fbgemm fp16 linear: nothing to compare")
+    kinds = [w for w in ("fp16", "int8") if weights_available(w)]
+    if not kinds:
+        sys.exit("this torch build has no fbgemm fp16 or int8 linear: nothing to compare")
     prepared = ROOT / "data" / "prepared" / "tinyshakespeare"
     vocab = Vocab.load(prepared / "vocab.json")
     res: dict = {"machine": cpu_name(), "torch": torch.__version__, "threads": 1,
                  "date": datetime.date.today().isoformat(), "chars": args.chars,
-                 "speed": {}, "kl": {}}
+                 "rounds": args.rounds, "weights": kinds, "speed": {}, "kl": {}}
     for name, (arch, hidden, layers) in SHAPES.items():
         torch.manual_seed(0)
         net = CharRNN(ModelConfig(arch=arch, vocab_size=vocab.size, hidden_size=hidden,
                                   num_layers=layers, embedding_dim=64, dropout=0.0)).eval()
-        exact = speed(net, vocab, args.chars, fast=False)
-        fast = speed(net, vocab, args.chars, fast=True)
-        res["speed"][name] = {"exact_chars_per_s": exact, "fp16_chars_per_s": fast,
-                              "speedup": fast / exact}
+        res["speed"][name] = speeds(net, args.chars, ["fp32", *kinds], args.rounds)
         print(name, res["speed"][name], flush=True)
     test = load_split(prepared, "test")
     test = test[:args.kl_chars] if args.kl_chars else test
@@ -86,7 +111,7 @@ def main() -> None:
         net, _, _ = load_trained(ROOT / "data" / "models" / "tinyshakespeare" / m, "cpu")
         c = net.cfg
         res["kl"][f"{m} ({c.arch} {c.num_layers} x {c.hidden_size})"] = {
-            "mean_kl_nats": mean_kl(net, test), "chars": int(len(test))}
+            "chars": int(len(test)), **{w: mean_kl(net, test, w) for w in kinds}}
         print(m, res["kl"], flush=True)
     write(res)
 
@@ -94,27 +119,35 @@ def main() -> None:
 def write(res: dict) -> None:
     out = ROOT / "benchmarks" / "results" / "sampling"
     write_json(out.with_suffix(".json"), res)
+    kinds = res["weights"]
     md = ["Made by `flock /tmp/charlm-heavy.lock python benchmarks/bench_sampling.py` "
           f"({res['date']}; {res['machine']}, torch {res['torch']}, one thread).", "",
           "# Sampling, batch 1, one thread", "",
-          f"{res['chars']:,} chars per timing after a 200-char warm-up; untrained weights "
-          "(speed does not depend on them).", "",
-          "| model | exact fp32 (chars/s) | fp16 weights (chars/s) | speed-up |",
-          "| --- | ---: | ---: | ---: |"]
+          f"`charlm.sample`'s loop on untrained weights (speed does not depend on them); each "
+          f"path the best of {res['rounds']} rounds of {res['chars'] // res['rounds']:,} chars, "
+          "the paths timed in turn in each round. In brackets: the speed-up over fp32.", "",
+          "| model | fp32 (chars/s) | " + " | ".join(f"{w} weights (chars/s)" for w in kinds)
+          + " |", "| --- | ---: |" + " ---: |" * len(kinds)]
     for name, r in res["speed"].items():
-        md.append(f"| {name} | {r['exact_chars_per_s']:,.0f} | **{r['fp16_chars_per_s']:,.0f}** "
-                  f"| {r['speedup']:.2f}x |")
-    md += ["", "Mean KL divergence of the fp16 path's next-char distribution from fp32's over "
-           "tiny-shakespeare's test split (teacher-forced), the default run's trained models "
-           "(target < 1e-3 nats):", "", "| model | chars | mean KL (nats) |", "| --- | ---: | ---: |"]
+        md.append(f"| {name} | {r['fp32']:,.0f} | " + " | ".join(
+            f"{r[w]:,.0f} ({r[w] / r['fp32']:.2f}x)" for w in kinds) + " |")
+    md += ["", "Mean KL divergence of each path's next-char distribution from fp32's over "
+           "tiny-shakespeare's test split (teacher-forced, each path carrying its own state), "
+           "the default run's trained models (target < 1e-3 nats):", "",
+           "| model | chars | " + " | ".join(f"{w} KL (nats)" for w in kinds) + " |",
+           "| --- | ---: |" + " ---: |" * len(kinds)]
     for name, r in res["kl"].items():
-        md.append(f"| {name} | {r['chars']:,} | {r['mean_kl_nats']:.2e} |")
-    sp = res["speed"]
-    md += ["", "fbgemm's fp16-weight linear reads half the bytes but is not faster per matvec "
-           "on this AVX2 CPU, and the step's other work stays: "
-           + ", ".join(f"{n} {r['speedup']:.2f}x" for n, r in sp.items())
-           + ". `charlm sample` therefore keeps the exact fp32 path (issue 15's 4,000 chars/s "
-           "for the 2 x 512 LSTM is not reached here).", ""]
+        md.append(f"| {name} | {r['chars']:,} | " + " | ".join(f"{r[w]:.2e}" for w in kinds)
+                  + " |")
+    ratios = ", ".join(f"{w} {r[w] / r['fp32']:.2f}x" for w in kinds
+                       for r in [res["speed"]["lstm 2 x 512"]])
+    best = max(res["speed"]["lstm 2 x 512"].values())
+    md += ["", "Each step reads every weight matrix once (12.6 MB in fp32 for the 2 x 512 LSTM) "
+           "and runs ~40 small ops besides. fbgemm's fp16 and int8 linears read fewer bytes, but "
+           "at batch 1 on this AVX2 CPU they gain little per matvec (int8 also quantises x each "
+           f"call): for the LSTM {ratios}, and both slow the RNN. `charlm sample` keeps the "
+           "exact fp32 path. Issue 15's 4,000 chars/s for the 2 x 512 LSTM is not reached "
+           f"here: best {best:,.0f} chars/s.", ""]
     write_text(out.with_suffix(".md"), "\n".join(md))
     print("\n".join(md))
 

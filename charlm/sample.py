@@ -16,6 +16,7 @@ Same model + seed + options give the same text.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Iterator, Optional
 
 import numpy as np
@@ -62,24 +63,42 @@ def _next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) 
 ONE_STEP_PATHS = ("stepper", "module", "module-mkldnn")
 
 
-def half_weights_available() -> bool:
-    """Whether this build has fbgemm's linear with fp16 weights (x86 CPU builds)."""
+WEIGHTS = ("fp32", "fp16", "int8")
+
+
+def weights_available(weights: str) -> bool:
+    """Whether this build runs `OneStep`'s `weights` path (fp16 and int8: fbgemm, x86 CPU)."""
     try:
-        packed = torch.ops.quantized.linear_prepack_fp16(torch.zeros(8, 8), None)
-        torch.ops.quantized.linear_dynamic_fp16(torch.zeros(1, 8), packed)
+        _Linear(torch.ones(8, 8), torch.zeros(8), weights)(torch.zeros(1, 8))
         return True
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
 
 
-class _Linear:
-    """x @ W.T + b for W (out, in): fp32 (addmm on a pre-transposed W), or with W stored
-    in fp16 (fbgemm: half the bytes read per step, fp32 arithmetic; CPU only)."""
+def _int8_packed(w: torch.Tensor, b: torch.Tensor):
+    """W as int8 with a scale per row (symmetric), packed for fbgemm's dynamic linear."""
+    scale = (w.abs().amax(1) / 127).clamp_min(1e-12).double()
+    with warnings.catch_warnings():        # quantized tensors are deprecated in torch 2.13
+        warnings.simplefilter("ignore", UserWarning)
+        q = torch.quantize_per_channel(w.float().contiguous(), scale,
+                                       torch.zeros(len(scale), dtype=torch.long), 0, torch.qint8)
+        return torch.ops.quantized.linear_prepack(q, b.float())
 
-    def __init__(self, w: torch.Tensor, b: torch.Tensor, half: bool):
-        if half:
+
+class _Linear:
+    """x @ W.T + b for W (out, in): fp32 (addmm on a pre-transposed W); or with W stored in
+    fp16 (fp32 arithmetic), or in int8 with a scale per row (x quantised per call): fbgemm,
+    CPU only, fewer bytes read per step."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor, weights: str = "fp32"):
+        if weights not in WEIGHTS:
+            raise ParamsError(f"weights: must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+        if weights == "fp16":
             packed = torch.ops.quantized.linear_prepack_fp16(w.float().contiguous(), b.float())
             self.f = lambda x: torch.ops.quantized.linear_dynamic_fp16(x, packed)
+        elif weights == "int8":
+            packed = _int8_packed(w, b)
+            self.f = lambda x: torch.ops.quantized.linear_dynamic(x, packed, True)
         else:
             wt = w.T.contiguous()
             self.f = lambda x: torch.addmm(b, x, wt)
@@ -95,21 +114,21 @@ class OneStep:
     (gates r, z, n); the fused modules' single-step CPU path is several times slower
     (measured in benchmarks/results/train.md), so sampling steps run through this.
     Layer 0's input projection is a table lookup: embedding @ W_ih0.T + b_ih0.
-    `half`: the matrices are read as fp16 through fbgemm (half the bytes, fp32 arithmetic):
-    measured in benchmarks/results/sampling.md, it does not pay on an AVX2 CPU, so
-    sampling does not use it.
+    `weights`: the matrices as fp32, or read as fp16 or int8 through fbgemm (fewer bytes
+    per step): measured in benchmarks/results/sampling.md, neither pays on an AVX2 CPU,
+    so sampling runs fp32.
     """
 
-    def __init__(self, model: CharRNN, half: bool = False):
+    def __init__(self, model: CharRNN, weights: str = "fp32"):
         rnn, c = model.rnn, model.cfg
         self.arch, self.layers, self.hidden = c.arch, c.num_layers, c.hidden_size
         w = lambda name: getattr(rnn, name).detach()  # noqa: E731
         self.table0 = (model.embed.weight.detach() @ w("weight_ih_l0").T + w("bias_ih_l0")).contiguous()
-        self.ih = [None] + [_Linear(w(f"weight_ih_l{i}"), w(f"bias_ih_l{i}"), half)
+        self.ih = [None] + [_Linear(w(f"weight_ih_l{i}"), w(f"bias_ih_l{i}"), weights)
                             for i in range(1, self.layers)]
-        self.hh = [_Linear(w(f"weight_hh_l{i}"), w(f"bias_hh_l{i}"), half)
+        self.hh = [_Linear(w(f"weight_hh_l{i}"), w(f"bias_hh_l{i}"), weights)
                    for i in range(self.layers)]
-        self.head = _Linear(model.head.weight.detach(), model.head.bias.detach(), half)
+        self.head = _Linear(model.head.weight.detach(), model.head.bias.detach(), weights)
         self.device = model.head.weight.device
 
     def state_from(self, state, n: int) -> list:
