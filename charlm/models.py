@@ -91,15 +91,20 @@ class CharRNN(nn.Module):
     def forward(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """ids (T, B) int64 -> logits (T, B, V), final state. One fused recurrent call.
 
-        Under CUDA autocast the LSTM's recurrent core runs in fp32: the bf16 cuDNN LSTM
-        did not learn on an H200 (benchmarks/results/gpu_amp_lstm.json), while bf16 RNN
-        and GRU train like fp32. On CPU (oneDNN) the bf16 LSTM stays in bf16.
+        Under autocast some recurrent cores run in fp32 (embedding and head stay bf16):
+        the LSTM on CUDA (the bf16 cuDNN LSTM did not learn on an H200,
+        benchmarks/results/gpu_amp_lstm.json, while bf16 RNN and GRU train like fp32
+        there) and the tanh RNN on CPU (with its hidden state in bf16 the 3 x 512 RNN
+        never recovered from its early blow-up, 17.5 val bpc against 4.5 in fp32 after 80
+        steps; with the core in fp32, 4.5: benchmarks/results/bf16_rnn.md). On CPU the
+        LSTM and GRU stay in bf16.
         """
         x = self.embed(ids)
-        if self.cfg.arch == "lstm" and x.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
+        if _fp32_core(self.cfg.arch, x.device.type):
             with torch.autocast(x.device.type, enabled=False):
                 if state is not None:
-                    state = tuple(s.float() for s in state)
+                    state = tuple(s.float() for s in state) if isinstance(state, tuple) \
+                        else state.float()
                 out, state = self.rnn(x.float(), state)
         else:
             out, state = self.rnn(x, state)
@@ -108,6 +113,12 @@ class CharRNN(nn.Module):
     def empty_history_logits(self) -> torch.Tensor:
         """Logits for the first char (no input fed yet): the head on a zero top-layer state."""
         return self.head(torch.zeros(self.cfg.hidden_size, device=self.head.weight.device))
+
+
+def _fp32_core(arch: str, device_type: str) -> bool:
+    """Whether the recurrent core runs in fp32 under this device's autocast (`forward`)."""
+    fp32 = {"cuda": ("lstm",), "cpu": ("rnn",)}.get(device_type, ())
+    return arch in fp32 and torch.is_autocast_enabled(device_type)
 
 
 def detach_state(state: State) -> State:

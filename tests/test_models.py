@@ -144,3 +144,20 @@ def test_cuda_scoring_equals_cpu(arch):
     gpu = log2prob_sequence(model.to("cuda"), ids, "cuda")
     assert abs(cpu.mean() - gpu.mean()) < 1e-4
     np.testing.assert_allclose(gpu, cpu, atol=1e-3)
+
+
+def test_cpu_autocast_keeps_the_tanh_rnn_core_in_fp32():
+    """Under CPU bf16 autocast the tanh RNN's recurrence runs in fp32: its state comes out
+    fp32 (bf16 from the plain nn.RNN under autocast), the head's logits bf16;
+    benchmarks/results/bf16_rnn.md shows why. A carried state goes back in."""
+    torch.manual_seed(0)
+    m = CharRNN(ModelConfig(arch="rnn", vocab_size=12, hidden_size=16, num_layers=2,
+                            embedding_dim=8, dropout=0.0))
+    ids = torch.randint(0, 12, (5, 3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, state = m(ids)
+        logits2, _ = m(ids, state)
+    assert logits.dtype == logits2.dtype == torch.bfloat16
+    assert state.dtype == torch.float32 and state.shape == (2, 3, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert m.rnn(m.embed(ids))[1].dtype == torch.bfloat16     # what the fp32 core avoids
