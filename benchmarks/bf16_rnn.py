@@ -1,8 +1,10 @@
 """Why the 3 x 512 tanh RNN learns worse under bf16 autocast: its val bpc curve in fp32,
-under bf16 autocast as the trainer runs it (the whole forward: the recurrence, its
-hidden state and the head in bf16), and with the recurrence kept in fp32 (autocast off
-around the nn.RNN; embedding and head in bf16). Same seed, weights and batches; val bpc
-(scored in fp32, first --val-chars of val, 16 streams) every --every steps.
+under bf16 autocast with the whole forward in bf16 (the recurrence, its hidden state and
+the head), and with the recurrence kept in fp32 (autocast off around the nn.RNN;
+embedding and head in bf16: what charlm's model does under CPU autocast since). Same
+seed, weights and batches; val bpc (scored in fp32, first --val-chars of val, 16
+streams) every --every steps. `--arch gru` runs the same for the GRU (--out
+benchmarks/results/bf16_gru).
 
 On a CPU without native bf16, autocast emulates it (~10x slower than fp32): keep the
 run small. Speed is not measured here (benchmarks/bench_amp.py; it needs native bf16).
@@ -36,23 +38,26 @@ from charlm.train_state import ADAM_BETAS  # noqa: E402
 from charlm.vocab import Vocab  # noqa: E402
 from sysinfo import cpu_name  # noqa: E402
 
-VARIANTS = {"fp32": (False, False), "bf16 (the trainer's autocast)": (True, False),
+VARIANTS = {"fp32": (False, False), "bf16, all of the forward": (True, False),
             "bf16, recurrence in fp32": (True, True)}
 
 
 def forward(model: CharRNN, x: torch.Tensor, state, amp: bool, fp32_core: bool):
+    """The model's layers called one by one (CharRNN.forward keeps the RNN's core in fp32
+    under CPU autocast: here each variant says where the core runs)."""
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-        if not fp32_core:
-            return model(x, state)
         e = model.embed(x)
-        with torch.autocast("cpu", enabled=False):
-            out, state = model.rnn(e.float(), state)
+        if fp32_core:
+            with torch.autocast("cpu", enabled=False):
+                out, state = model.rnn(e.float(), None if state is None else state.float())
+        else:
+            out, state = model.rnn(e, state)
         return model.head(model.drop(out)), state
 
 
 def train(a, vocab_size: int, tr: np.ndarray, val: np.ndarray, amp: bool, fp32_core: bool):
     torch.manual_seed(a.seed)
-    model = CharRNN(ModelConfig(arch="rnn", vocab_size=vocab_size, hidden_size=a.hidden,
+    model = CharRNN(ModelConfig(arch=a.arch, vocab_size=vocab_size, hidden_size=a.hidden,
                                 num_layers=a.layers, dropout=0.1, embedding_dim=64))
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=ADAM_BETAS, weight_decay=0.0)
     data, state, curve = batches(tr, a.batch_size, a.seq_len), None, {}
@@ -77,6 +82,8 @@ def train(a, vocab_size: int, tr: np.ndarray, val: np.ndarray, amp: bool, fp32_c
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arch", choices=["rnn", "gru"], default="rnn")
+    ap.add_argument("--out", default="benchmarks/results/bf16_rnn")
     ap.add_argument("--steps", type=int, default=80)
     ap.add_argument("--every", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -96,13 +103,14 @@ def main() -> None:
         curves[name] = train(a, vocab.size, tr, val, amp, core)
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
            "torch": torch.__version__, "settings": vars(a), "val_bpc": curves}
-    out = ROOT / "benchmarks" / "results" / "bf16_rnn"
+    out = ROOT / a.out
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     steps = list(curves["fp32"])
-    lines = [f"Made by `flock /tmp/charlm-heavy.lock python benchmarks/bf16_rnn.py` "
+    cmd = "python benchmarks/bf16_rnn.py" + (f" --arch {a.arch} --out {a.out}" if a.arch != "rnn" else "")
+    lines = [f"Made by `flock /tmp/charlm-heavy.lock {cmd}` "
              f"({res['date']}; {res['cpu']}, torch {res['torch']}; bf16 emulated: no native "
              "bf16 on this CPU).", "",
-             f"# bf16 and the {a.layers} x {a.hidden} tanh RNN: val bpc by step", "",
+             f"# bf16 and the {a.layers} x {a.hidden} {a.arch}: val bpc by step", "",
              f"Batch {a.batch_size} x {a.seq_len}, AdamW lr {a.lr}, clipping at 1, dropout 0.1, "
              f"seed {a.seed}; val bpc in fp32 on the first {a.val_chars:,} val chars.", "",
              "| variant | " + " | ".join(f"step {s}" for s in steps) + " |",
@@ -110,9 +118,9 @@ def main() -> None:
     for name, c in curves.items():
         lines.append(f"| {name} | " + " | ".join(f"{c[s]:.4f}" for s in steps) + " |")
     last = steps[-1]
-    lines += ["", "After step {}: bf16 as the trainer runs it {:+.4f} bpc from fp32; with the "
+    lines += ["", "After step {}: bf16 all through {:+.4f} bpc from fp32; with the "
               "recurrence in fp32 {:+.4f}.".format(
-                  last, curves["bf16 (the trainer's autocast)"][last] - curves["fp32"][last],
+                  last, curves["bf16, all of the forward"][last] - curves["fp32"][last],
                   curves["bf16, recurrence in fp32"][last] - curves["fp32"][last]), ""]
     out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))

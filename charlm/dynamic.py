@@ -29,8 +29,17 @@ EPS = 1e-8
 
 def grad_rms(model: CharRNN, train: np.ndarray, batches: int = 20, batch_size: int = 32,
              seq_len: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Per-parameter RMS of the training loss's gradient over `batches` random windows."""
-    model = copy.deepcopy(model).train()
+    """Per-parameter RMS of the training loss's gradient over `batches` random windows,
+    in train mode: its dropout draws from torch's RNG seeded with `seed` (the caller's RNG
+    state is left as it was), so the same model gives the same RMS in any process."""
+    dev = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _grad_rms(copy.deepcopy(model).train(), train, batches, batch_size, seq_len, seed)
+
+
+def _grad_rms(model: CharRNN, train: np.ndarray, batches: int, batch_size: int, seq_len: int,
+              seed: int) -> dict[str, torch.Tensor]:
     rng = np.random.default_rng(seed)
     sq = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
     for _ in range(batches):
