@@ -184,7 +184,8 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
             _log_init(job, init_from_trained(st.model, vocab, Path(init_from)))
         resume(job, st, fresh)
         log(describe(st.model, run.batch_size, run.seq_len))
-        live = Live(Path(live_dir) if (live_dir and job.is_main) else None, st.resumed, st.step)
+        # any checkpoint read (a finished run too) keeps its logs: trimmed to it, then appended
+        live = Live(Path(live_dir) if (live_dir and job.is_main) else None, st.step > 0, st.step)
         _loop(job, st, val, live, mode if job.is_main else "off", on_step)
         return _finish(job, st, vocab, live, write_outputs)
 

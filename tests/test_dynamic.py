@@ -88,3 +88,28 @@ def test_evaluate_reports_dynamic_beside_static_and_saves_both(tmp_path, monkeyp
     assert m["dynamic_test_bpc"] != m["test_bpc"] and m["dynamic"]["segment"] == 20
     s = summary({CORPUS: {"lstm": m}})[CORPUS]["lstm"]
     assert s["dynamic_test_bpc"] == m["dynamic_test_bpc"] and "dynamic" not in s
+
+
+def test_splits_side_by_side_give_the_numbers_of_one_process(model_and_ids):
+    """dynamic_splits runs the splits in worker processes, each on one thread: the same
+    log2 P as one after the other in this process."""
+    from charlm.dynamic import dynamic_splits
+    net, ids, _ = model_and_ids
+    splits = {"val": ids[:300], "test": ids[300:700]}
+    one = dynamic_splits(net, ids, splits, 1e-3, 1e-3, 20, workers=1)
+    two = dynamic_splits(net, ids, splits, 1e-3, 1e-3, 20, workers=2)
+    assert list(two) == ["val", "test"]
+    for s in splits:
+        assert np.array_equal(one[s]["log2p"], two[s]["log2p"]) and one[s]["seconds"] > 0
+
+
+def test_the_rms_floor_keeps_a_barely_trained_weight_from_a_giant_step(model_and_ids):
+    net, ids, _ = model_and_ids
+    bare = grad_rms(net, ids, batches=2, batch_size=4, seq_len=16, floor=0.0)
+    floored = grad_rms(net, ids, batches=2, batch_size=4, seq_len=16, floor=0.3)
+    unseen = sorted(set(range(net.cfg.vocab_size)) - set(ids.tolist()))   # "xyz": never fed
+    assert unseen and float(bare["embed.weight"][unseen].max()) < 1e-7
+    for name, r in bare.items():       # each entry: at least 0.3 x its tensor's mean
+        raw = r - 1e-8
+        assert torch.allclose(floored[name], torch.maximum(raw, 0.3 * raw.mean()) + 1e-8), name
+    assert float(floored["embed.weight"][unseen].min()) > 0.29 * float(bare["embed.weight"].mean())

@@ -216,6 +216,7 @@ def test_interrupt_and_resume_ends_with_identical_metrics(prepared, tmp_path, mo
     assert full["resumed"] is False
     run(prepared, tmp_path / "full", tp, tmp_path / "live-full")
     assert summary(tmp_path / "full") == before                  # still "resumed": false
+    assert_same_logs(tmp_path / "live-cut", tmp_path / "live-full")   # its curves kept
 
 
 def test_checkpoint_from_other_params_is_not_resumed(prepared, tmp_path):

@@ -1,0 +1,98 @@
+"""The floor under dynamic evaluation's gradient RMS, chosen on val over the default run's models.
+
+charlm.dynamic divides each step by the gradient RMS measured on 20 train windows. A
+weight those windows barely moved gets a near-zero RMS and a huge step when its char
+turns up. `grad_rms(floor=f)` raises each entry to at least f x its tensor's mean RMS.
+For each trained model of the default run and each floor of the grid, this scores the
+first `--chars` chars of val dynamically (lr, decay, segment from params.yaml) and writes
+benchmarks/results/dynamic_floor.md and .json. Test is not read.
+
+The rule: among the floors under which no model scores worse adapted than static on val,
+the one with the best mean val bpc over the runs the default run adapts
+(evaluate.dynamic.pairs).
+
+    flock /tmp/charlm-heavy.lock python benchmarks/dynamic_floor.py
+    python benchmarks/dynamic_floor.py --rows-from benchmarks/results/dynamic_floor.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from charlm import paths  # noqa: E402
+from charlm.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
+from charlm.models import load_trained, log2prob_sequence  # noqa: E402
+from charlm.params import load_params  # noqa: E402
+from charlm.prepare import load_split  # noqa: E402
+from charlm.scoring import bpc  # noqa: E402
+
+RUNS = ["tinyshakespeare/lstm", "tinyshakespeare/gru", "tinyshakespeare/rnn",
+        "tinyshakespeare/rnn3", "latex/lstm", "enwiki-sample/lstm"]
+
+
+def score(run: str, floors: list[float], chars: int, dp) -> dict:
+    corpus, model = run.split("/")
+    net, _, _ = load_trained(ROOT / paths.model_dir(corpus, model))
+    prep = ROOT / paths.prepared(corpus)
+    val, train = load_split(prep, "val")[:chars], load_split(prep, "train")
+    row = {"static": bpc(log2prob_sequence(net, val))}
+    for f in floors:
+        rms = grad_rms(net, train, floor=f)
+        row[f"floor {f:g}"] = bpc(dynamic_log2prob(net, val, rms, dp.lr, dp.decay, dp.segment))
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--floors", default="0,0.1,0.3,0.5,1")
+    ap.add_argument("--chars", type=int, default=20000)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/dynamic_floor"))
+    ap.add_argument("--rows-from", help="a .json this script wrote: its scores, not re-run")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    floors = [float(f) for f in args.floors.split(",")]
+    dp = load_params(ROOT / "params.yaml").evaluate.dynamic
+    cmd = "python benchmarks/dynamic_floor.py " + " ".join(sys.argv[1:])
+    loaded = json.loads(Path(args.rows_from).read_text()) if args.rows_from else {}
+    rows, made_by = loaded.get("rows", {}), loaded.get("command", cmd.strip())
+    for run in [r for r in RUNS if r not in rows]:
+        rows[run] = score(run, floors, args.chars, dp)
+        print(run, {k: round(v, 4) for k, v in rows[run].items()}, flush=True)
+    cols = [f"floor {f:g}" for f in floors]
+    adapted = [r for r in rows if r.replace("/", "-") in dp.pairs]
+    safe = [c for c in cols if all(r[c] <= r["static"] for r in rows.values())]
+    mean = {c: sum(rows[r][c] for r in adapted) / len(adapted) for c in cols}
+    best = min(safe, key=mean.get)
+    lines = ["# Dynamic evaluation: the floor under the gradient RMS\n",
+             f"Made by `{made_by}` ({time.strftime('%Y-%m-%d')}, one thread). The first "
+             f"{args.chars:,} val chars of each model of the default run, lr {dp.lr:g}, decay "
+             f"{dp.decay:g}, segment {dp.segment}; val bpc (test not read). Floor f: each RMS "
+             f"entry raised to at least f x its tensor's mean RMS.\n",
+             "| run | static | " + " | ".join(cols) + " |",
+             "|---|---:|" + "---:|" * len(cols)]
+    lines += [f"| {run} | {r['static']:.4f} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |"
+              for run, r in rows.items()]
+    lines += ["| mean of the adapted runs | | " + " | ".join(f"{mean[c]:.4f}" for c in cols) + " |",
+              "", f"Adapted in the default run (evaluate.dynamic.pairs): {', '.join(adapted)}. "
+              f"No model worse adapted than static: {', '.join(safe)}. Of those, the best mean "
+              f"over the adapted runs: **{best}** (charlm.dynamic.RMS_FLOOR)."]
+    Path(args.out + ".md").write_text("\n".join(lines) + "\n")
+    Path(args.out + ".json").write_text(json.dumps(
+        {"command": made_by, "chars": args.chars, "rows": rows, "adapted": adapted,
+         "safe": safe, "mean": mean, "best": best},
+        indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
