@@ -237,8 +237,9 @@ def _mix_note(ms: dict) -> list[str]:
                          if isinstance(v, (int, float)))
     lines = [f"Dynamic evaluation (adapting to the text as it is scored): {m} test "
              f"{r['dynamic_test_bpc']:.3f} bpc (static {r['test_bpc']:.3f}), val "
-             f"{r['dynamic_val_bpc']:.3f} (static {r['val_bpc']:.3f}); settings chosen on val: "
-             f"{settings(r)}." for m, r in ms.items() if "dynamic_test_bpc" in r]
+             f"{r['dynamic_val_bpc']:.3f} (static {r['val_bpc']:.3f}); settings (chosen on val, "
+             f"the neural models' on the tiny-shakespeare LSTM's): {settings(r)}."
+             for m, r in ms.items() if "dynamic_test_bpc" in r]
     w = ms.get(paths.MIX, {}).get("weights")
     if w:
         lines.append("The mixture: " + ", ".join(f"{m} {x:.3f}" for m, x in w.items())

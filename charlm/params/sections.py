@@ -320,7 +320,9 @@ class DynamicParams:
     """Dynamic evaluation (charlm.dynamic), chosen on val (benchmarks/dynamic_eval.py),
     and the adapted n-gram (`ngram`) of every corpus."""
     # the runs (keys of run.pairs or run.finetune) to adapt; a key not run is ignored
-    pairs: list[str] = field(default_factory=lambda: ["tinyshakespeare-lstm"])
+    pairs: list[str] = field(default_factory=lambda: [
+        "tinyshakespeare-rnn", "tinyshakespeare-rnn3", "tinyshakespeare-lstm",
+        "tinyshakespeare-gru", "latex-lstm"])
     lr: float = 0.0001                    # step size of the RMS-normalised update
     decay: float = 0.001                  # pull back toward the trained weights, per segment
     segment: int = 50                     # chars scored between two updates
