@@ -91,15 +91,17 @@ def main() -> None:
     extra = adapt_all(summary) if args.adapt_all else saved_adapted(commit)
     tables = {c: {m: {**r, **extra.get(c, {}).get(m, {})} for m, r in ms.items()}
               for c, ms in summary.items()}
-    md = ["Made by `python benchmarks/quality.py` from the committed runs' metrics.", "",
+    cmd = ("python benchmarks/quality.py " + " ".join(sys.argv[1:])).strip()
+    md = [f"Made by `{cmd}` from the committed runs' metrics.", "",
           "# Quality: every model, static and adapted, and the mixture", "",
           f"## The default run (`dvc repro` on the default params.yaml; dvc.lock of {commit})",
-          "", "Adapted: scored while adapting to the text already scored (the LSTM by "
-          "dynamic evaluation, the n-gram by counting it). Every setting and mixture weight "
-          "chosen on val; test read once."
-          + (" The adapted rnn, rnn3, gru and the LSTMs of the other corpora are scored by "
-             "`--adapt-all` (not in the default run: too slow for its budget), with the "
-             "settings chosen for the tiny-shakespeare LSTM; the mixture does not use them."
+          "", "Adapted: scored while adapting to the text already scored (a neural model by "
+          "dynamic evaluation, with the settings chosen on the tiny-shakespeare LSTM's val; "
+          "the n-gram by counting it). Every setting and mixture weight chosen on val; test "
+          "read once."
+          + (" The adapted " + ", ".join(f"{c} {m}" for c, ms in extra.items() for m in ms)
+             + " are scored by `--adapt-all` (not in the default run: too slow for its "
+             "budget), with the same settings; the mixture does not use them."
              if extra else ""), ""]
     for corpus, s in tables.items():
         md += [f"### {corpus}", "", *table(s), ""]
