@@ -1,0 +1,66 @@
+"""The Wikipedia sample's LSTM: its learning-rate schedule for the default run's 300 steps, on val.
+
+The default run's enwiki-sample-lstm pair trains the `lstm` entry (whose schedule was made
+for tiny-shakespeare's 2,800 steps: lr 0.005, 25 warm-up steps, cosine to 0.0005) for 300
+steps; it stayed on the unigram plateau (val 5.05 bpc; the unigram entropy is 5.17).
+This trains the same model and steps with that schedule and with constant learning
+rates, and writes the best val bpc of each (whole val split; test not read) to
+benchmarks/results/enwiki_schedule.md and .json.
+
+    flock /tmp/charlm-heavy.lock python benchmarks/enwiki_schedule.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from charlm import paths  # noqa: E402
+from charlm.params import load_params  # noqa: E402
+from charlm.train import train_model  # noqa: E402
+
+GRID = {"the lstm entry's (lr 0.005, warm-up 25, cosine to 0.0005)": {},
+        **{f"constant {lr:g}": {"lr": lr, "min_lr": lr, "warmup_steps": 0}
+           for lr in (0.001, 0.002, 0.003, 0.005, 0.01)}}
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    p = load_params(ROOT / "params.yaml")
+    pair = {k: v for k, v in p.run.pairs["enwiki-sample-lstm"].__dict__.items()
+            if k in ("steps", "eval_every")}
+    rows = {}
+    for name, override in GRID.items():
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.time()
+            r = train_model(ROOT / paths.prepared("enwiki-sample"), out, p.train, "lstm",
+                            progress="off", pair={**pair, **override}, log=lambda m: None)
+            rows[name] = {"override": override, "val_bpc": r.summary["best_val_bpc"],
+                          "seconds": round(time.time() - t0, 1)}
+        print(name, rows[name], flush=True)
+    best = min(rows, key=lambda n: rows[n]["val_bpc"])
+    lines = ["# The Wikipedia sample's LSTM: learning rate for 300 steps, chosen on val\n",
+             f"Made by `python benchmarks/enwiki_schedule.py` ({time.strftime('%Y-%m-%d')}): the "
+             f"default run's enwiki-sample-lstm ({pair}), best val bpc over the whole val split "
+             "(test not read), 2 threads.\n",
+             "| schedule | best val bpc | seconds |", "|---|---:|---:|"]
+    lines += [f"| {n} | {r['val_bpc']:.4f} | {r['seconds']:.0f} |" for n, r in rows.items()]
+    lines += ["", f"Best on val: **{best}** (params.yaml, run.pairs.enwiki-sample-lstm)."]
+    out = ROOT / "benchmarks" / "results" / "enwiki_schedule"
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(
+        {"command": "python benchmarks/enwiki_schedule.py", "pair": pair, "rows": rows,
+         "best": best}, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
