@@ -35,8 +35,9 @@ from charlm.params import load_params  # noqa: E402
 from charlm.prepare import load_split  # noqa: E402
 from charlm.scoring import bpc  # noqa: E402
 
-RUNS = ["tinyshakespeare/lstm", "tinyshakespeare/gru", "tinyshakespeare/rnn",
-        "tinyshakespeare/rnn3", "latex/lstm", "enwiki-sample/lstm"]
+def default_runs(params) -> dict[str, str]:
+    """{"<corpus>/<model>": its run key} for every neural run of the default run."""
+    return {f"{p.corpus}/{p.model}": key for key, p in params.run.pairs.items()}
 
 
 def score(run: str, floors: list[float], chars: int, dp) -> dict:
@@ -61,15 +62,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     floors = [float(f) for f in args.floors.split(",")]
-    dp = load_params(ROOT / "params.yaml").evaluate.dynamic
+    params = load_params(ROOT / "params.yaml")
+    dp, runs = params.evaluate.dynamic, default_runs(params)
     cmd = "python benchmarks/dynamic_floor.py " + " ".join(sys.argv[1:])
     loaded = json.loads(Path(args.rows_from).read_text()) if args.rows_from else {}
     rows, made_by = loaded.get("rows", {}), loaded.get("command", cmd.strip())
-    for run in [r for r in RUNS if r not in rows]:
+    for run in [r for r in runs if r not in rows]:
         rows[run] = score(run, floors, args.chars, dp)
         print(run, {k: round(v, 4) for k, v in rows[run].items()}, flush=True)
     cols = [f"floor {f:g}" for f in floors]
-    adapted = [r for r in rows if r.replace("/", "-") in dp.pairs]
+    adapted = [r for r in rows if runs.get(r) in dp.pairs]
     safe = [c for c in cols if all(r[c] <= r["static"] for r in rows.values())]
     mean = {c: sum(rows[r][c] for r in adapted) / len(adapted) for c in cols}
     best = min(safe, key=mean.get)

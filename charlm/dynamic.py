@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import numpy as np
 import torch
@@ -76,13 +77,12 @@ def dynamic_log2prob(model: CharRNN, ids: np.ndarray, rms: dict[str, torch.Tenso
     out = np.empty(len(ids), dtype=np.float64)
     with torch.no_grad():
         out[0] = F.log_softmax(net.empty_history_logits().float(), -1)[x[0]].item() / LN2
-    fast = bptt.supported(net)                  # the same function, faster gradients
+    forward = partial(bptt.stack_forward, net) if bptt.supported(net) else net  # faster grads
     state = None
     for start in range(0, len(ids) - 1, segment):
         inp, tgt = x[start:start + segment], x[start + 1:start + segment + 1]
         inp = inp[:len(tgt)]
-        logits, state = bptt.stack_forward(net, inp[:, None], state) if fast \
-            else net(inp[:, None], state)
+        logits, state = forward(inp[:, None], state)
         lp = F.log_softmax(logits[:, 0].float(), -1).gather(1, tgt[:, None])[:, 0]
         out[start + 1:start + 1 + len(tgt)] = lp.detach().double().cpu().numpy() / LN2
         net.zero_grad()
