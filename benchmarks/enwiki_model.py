@@ -1,0 +1,90 @@
+"""The Wikipedia sample's neural model: which LSTM learns in the default run's ~minute, on val.
+
+The default run trained the `lstm` entry (2 x 256) for 300 steps on the Wikipedia sample:
+even with its best constant learning rate (benchmarks/results/enwiki_schedule.md) it barely
+left the unigram plateau (val 4.12; the unigram entropy is 5.17). This trains a few models
+of about the same training time (each scored on the whole val split once, at its end; test
+is not read) and writes their val bpc and seconds to benchmarks/results/enwiki_model.md
+and .json. One layer costs half the time per step (and half per char when adapting:
+evaluate.dynamic), so it gets four times the steps.
+
+    flock /tmp/charlm-heavy.lock python benchmarks/enwiki_model.py
+    python benchmarks/enwiki_model.py --add     # only the rows of GRID not in the .json yet
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from charlm import paths  # noqa: E402
+from charlm.params import CORPORA_FILE, _read_yaml, _with_corpora, parse_params  # noqa: E402
+from charlm.train import train_model  # noqa: E402
+
+LSTM = {"arch": "lstm", "dropout": 0.0, "embedding_dim": 64, "seq_len": 32}
+SHAPES = {"2x256": {"hidden_size": 256, "num_layers": 2},
+          "1x256": {"hidden_size": 256, "num_layers": 1},
+          "1x512": {"hidden_size": 512, "num_layers": 1}}
+
+
+def const(lr: float) -> dict:
+    return {"lr": lr, "min_lr": lr, "warmup_steps": 0}
+
+
+GRID = [("2x256", 300, const(0.002)),          # the default run's model before
+        ("1x256", 1200, const(0.002)), ("1x256", 1200, const(0.003)),
+        ("1x256", 1200, const(0.005)),
+        ("1x256", 1200, {"lr": 0.005, "min_lr": 0.0005, "warmup_steps": 25}),
+        ("1x512", 600, const(0.003)),
+        ("1x256", 1200, const(0.008)), ("1x256", 1200, const(0.012))]   # 0.005 was the edge
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    raw = _with_corpora(_read_yaml(ROOT / "params.yaml"), ROOT / CORPORA_FILE)
+    raw["train"]["models"].update({s: {**LSTM, **shape} for s, shape in SHAPES.items()})
+    tp = parse_params(raw).train
+    out = ROOT / "benchmarks" / "results" / "enwiki_model"
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"] if "--add" in sys.argv else []
+    done = [(r["model"], r["steps"], r["lr"], r["min_lr"], r["warmup_steps"]) for r in rows]
+    for shape, steps, sched in GRID:
+        pair = {"steps": steps, "eval_every": steps, **sched}
+        if (shape, steps, pair["lr"], pair["min_lr"], pair["warmup_steps"]) in done:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.time()
+            r = train_model(ROOT / paths.prepared("enwiki-sample"), tmp, tp, shape,
+                            progress="off", pair=pair, log=lambda m: None)
+            rows.append({"model": shape, **pair, "val_bpc": r.summary["best_val_bpc"],
+                         "seconds": round(time.time() - t0, 1)})
+        print(rows[-1], flush=True)
+    best = min(rows, key=lambda r: r["val_bpc"])
+    cmd = "python benchmarks/enwiki_model.py" + (", then again with --add" if done else "")
+    lines = ["# The Wikipedia sample's LSTM: shape and schedule for its minute, chosen on val\n",
+             f"Made by `{cmd}` ({time.strftime('%Y-%m-%d')}): "
+             "LSTMs (embedding 64, seq_len 32, batch 32) on the Wikipedia sample, val bpc over "
+             "the whole val split after the last step (test not read), 2 threads; seconds "
+             "include that one evaluation.\n",
+             "| model | steps | lr | min_lr | warm-up | val bpc | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['steps']} | {r['lr']:g} | {r['min_lr']:g} | "
+              f"{r['warmup_steps']} | {r['val_bpc']:.4f} | {r['seconds']:.0f} |" for r in rows]
+    lines += ["", f"Best on val: **{best['model']}, {best['steps']} steps, lr {best['lr']:g} → "
+              f"{best['min_lr']:g}** (params.yaml: train.models.lstm1, run.pairs.enwiki-sample-lstm1)."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(
+        {"command": cmd, "rows": rows, "best": best},
+        indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
