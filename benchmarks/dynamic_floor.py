@@ -9,9 +9,11 @@ benchmarks/results/dynamic_floor.md and .json. Test is not read.
 
 The rule: among the floors under which no model scores worse adapted than static on val,
 the one with the best mean val bpc over the runs the default run adapts
-(evaluate.dynamic.pairs).
+(evaluate.dynamic.pairs). `--earlier REV` keeps the rows of the models that the file at
+git revision REV scored and the default run no longer trains (also its own `earlier`
+rows): a floor that broke one of them is not safe either, though they are not in the mean.
 
-    flock /tmp/charlm-heavy.lock python benchmarks/dynamic_floor.py
+    flock /tmp/charlm-heavy.lock python benchmarks/dynamic_floor.py --earlier 22836ff
     python benchmarks/dynamic_floor.py --rows-from benchmarks/results/dynamic_floor.json
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +43,15 @@ def default_runs(params) -> dict[str, str]:
     return {f"{p.corpus}/{p.model}": key for key, p in params.run.pairs.items()}
 
 
+def earlier_rows(rev: str, now: dict) -> dict:
+    """The rows (and earlier rows) of this script's .json at git `rev` that are not in `now`."""
+    text = subprocess.run(["git", "show", f"{rev}:benchmarks/results/dynamic_floor.json"],
+                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    old = json.loads(text)
+    rows = {**old.get("earlier", {}), **old["rows"]}
+    return {run: {"rev": rev, **row} for run, row in rows.items() if run not in now}
+
+
 def score(run: str, floors: list[float], chars: int, dp) -> dict:
     corpus, model = run.split("/")
     net, _, _ = load_trained(ROOT / paths.model_dir(corpus, model))
@@ -59,6 +71,7 @@ def main() -> None:
     ap.add_argument("--chars", type=int, default=20000)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/dynamic_floor"))
     ap.add_argument("--rows-from", help="a .json this script wrote: its scores, not re-run")
+    ap.add_argument("--earlier", metavar="REV", help="keep the rows of models gone since REV")
     args = ap.parse_args()
     torch.set_num_threads(1)
     floors = [float(f) for f in args.floors.split(",")]
@@ -67,12 +80,16 @@ def main() -> None:
     cmd = "python benchmarks/dynamic_floor.py " + " ".join(sys.argv[1:])
     loaded = json.loads(Path(args.rows_from).read_text()) if args.rows_from else {}
     rows, made_by = loaded.get("rows", {}), loaded.get("command", cmd.strip())
+    if args.rows_from and made_by != cmd.strip():
+        made_by = f"{made_by}`, then `{cmd.strip()}"
     for run in [r for r in runs if r not in rows]:
         rows[run] = score(run, floors, args.chars, dp)
         print(run, {k: round(v, 4) for k, v in rows[run].items()}, flush=True)
     cols = [f"floor {f:g}" for f in floors]
     adapted = [r for r in rows if runs.get(r) in dp.pairs]
-    safe = [c for c in cols if all(r[c] <= r["static"] for r in rows.values())]
+    earlier = earlier_rows(args.earlier, rows) if args.earlier else loaded.get("earlier", {})
+    safe = [c for c in cols
+            if all(r[c] <= r["static"] for r in [*rows.values(), *earlier.values()])]
     mean = {c: sum(rows[r][c] for r in adapted) / len(adapted) for c in cols}
     best = min(safe, key=mean.get)
     lines = ["# Dynamic evaluation: the floor under the gradient RMS\n",
@@ -84,13 +101,18 @@ def main() -> None:
              "|---|---:|" + "---:|" * len(cols)]
     lines += [f"| {run} | {r['static']:.4f} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |"
               for run, r in rows.items()]
+    lines += [f"| {run} (earlier: {r['rev']}) | {r['static']:.4f} | "
+              + " | ".join(f"{r[c]:.4f}" for c in cols) + " |" for run, r in earlier.items()]
     lines += ["| mean of the adapted runs | | " + " | ".join(f"{mean[c]:.4f}" for c in cols) + " |",
               "", f"Adapted in the default run (evaluate.dynamic.pairs): {', '.join(adapted)}. "
-              f"No model worse adapted than static: {', '.join(safe)}. Of those, the best mean "
+              + (f"Earlier models (trained by an earlier default run): {', '.join(earlier)}. "
+                 if earlier else "")
+              + f"No model worse adapted than static: {', '.join(safe)}. Of those, the best mean "
               f"over the adapted runs: **{best}** (charlm.dynamic.RMS_FLOOR)."]
     Path(args.out + ".md").write_text("\n".join(lines) + "\n")
     Path(args.out + ".json").write_text(json.dumps(
-        {"command": made_by, "chars": args.chars, "rows": rows, "adapted": adapted,
+        {"command": made_by, "chars": args.chars, "rows": rows, "earlier": earlier,
+         "adapted": adapted,
          "safe": safe, "mean": mean, "best": best},
         indent=1) + "\n")
     print("\n".join(lines))

@@ -322,7 +322,7 @@ class DynamicParams:
     # the runs (keys of run.pairs or run.finetune) to adapt; a key not run is ignored
     pairs: list[str] = field(default_factory=lambda: [
         "tinyshakespeare-rnn", "tinyshakespeare-rnn3", "tinyshakespeare-lstm",
-        "tinyshakespeare-gru", "latex-lstm"])
+        "tinyshakespeare-gru", "latex-lstm", "enwiki-sample-lstm1"])
     lr: float = 0.0001                    # step size of the RMS-normalised update
     decay: float = 0.001                  # pull back toward the trained weights, per segment
     segment: int = 50                     # chars scored between two updates
