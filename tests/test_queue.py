@@ -1,5 +1,7 @@
-"""Sweeps on DVC's queue: a 2 x 2 grid (hidden size x learning rate) of 20-step GRUs queued
-with `dvc exp run --queue`, run by `dvc queue start`, compared with `dvc exp show`."""
+"""Sweeps on DVC's queue: two points of a grid (hidden size and learning rate, both changed)
+of 20-step GRUs queued with `dvc exp run --queue`, run by `dvc queue start`, compared with
+`dvc exp show`. (The README's sweep is 2 x 2; four runs here took 150 s of the suite, two
+check the same: each queued run takes its own params and gives its own metrics.)"""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 from helpers import copy_repo, run_dvc, set_params
 
 CORPUS, MODEL = "tinyshakespeare", "gru_tiny"
-GRID = [(16, 0.003), (16, 0.01), (32, 0.003), (32, 0.01)]     # (hidden_size, lr)
+GRID = [(16, 0.003), (32, 0.01)]     # (hidden_size, lr)
 NAMES = {f"h{h}-lr{lr}": (h, lr) for h, lr in GRID}
 DONE = {"Success", "Failed"}
 # The README's filter: only the columns that vary, without the deps (paths) and the other metrics.
@@ -52,7 +54,7 @@ def _diagnostics(repo, env) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_queue_runs_a_2x2_grid_and_exp_show_lists_it(mirror, tmp_path):
+def test_queue_runs_a_sweep_and_exp_show_lists_it(mirror, tmp_path):
     repo = copy_repo(tmp_path / "repo")
     set_params(repo, [
         f"run.corpora=[{CORPUS}]",
@@ -115,9 +117,9 @@ def test_queue_runs_a_2x2_grid_and_exp_show_lists_it(mirror, tmp_path):
         bpc = summary[MODEL]["test_bpc"]
         assert math.isfinite(bpc) and 0 < bpc < 8, (name, bpc)
         results[name] = (bpc, summary[MODEL]["params"])
-    # four distinct runs, each trained with its own settings: the weight count follows the
+    # distinct runs, each trained with its own settings: the weight count follows the
     # hidden size, the scores differ
-    assert len({bpc for bpc, _ in results.values()}) == 4, results
+    assert len({bpc for bpc, _ in results.values()}) == len(GRID), results
     by_size = {NAMES[n][0]: w for n, (_, w) in results.items()}
     assert len(by_size) == 2 and by_size[16] < by_size[32], results
 
