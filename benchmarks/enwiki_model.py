@@ -5,8 +5,8 @@ even with its best constant learning rate (benchmarks/results/enwiki_schedule.md
 left the unigram plateau (val 4.12; the unigram entropy is 5.17). This trains a few models
 of about the same training time (each scored on the whole val split once, at its end; test
 is not read) and writes their val bpc and seconds to benchmarks/results/enwiki_model.md
-and .json. One layer costs half the time per step (and half per char when adapting:
-evaluate.dynamic), so it gets four times the steps.
+and .json. One layer costs well under half the time per step (and ~1.6x less per char when
+adapting: evaluate.dynamic), so it gets four times the steps.
 
     flock /tmp/charlm-heavy.lock python benchmarks/enwiki_model.py
     python benchmarks/enwiki_model.py --add     # only the rows of GRID not in the .json yet
