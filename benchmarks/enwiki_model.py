@@ -14,6 +14,7 @@ adapting: evaluate.dynamic), so it gets four times the steps.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -47,17 +48,27 @@ GRID = [("2x256", 300, const(0.002)),          # the default run's model before
         ("1x256", 1200, const(0.008)), ("1x256", 1200, const(0.012))]   # 0.005 was the edge
 
 
+def key(model: str, pair: dict) -> tuple:
+    """What tells two rows of the grid apart."""
+    return (model, pair["steps"], pair["lr"], pair["min_lr"], pair["warmup_steps"])
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--add", action="store_true",
+                    help="keep the rows of the .json and run only the rest of GRID")
+    args = ap.parse_args()
     torch.set_num_threads(2)
     raw = _with_corpora(_read_yaml(ROOT / "params.yaml"), ROOT / CORPORA_FILE)
     raw["train"]["models"].update({s: {**LSTM, **shape} for s, shape in SHAPES.items()})
     tp = parse_params(raw).train
     out = ROOT / "benchmarks" / "results" / "enwiki_model"
-    rows = json.loads(out.with_suffix(".json").read_text())["rows"] if "--add" in sys.argv else []
-    done = [(r["model"], r["steps"], r["lr"], r["min_lr"], r["warmup_steps"]) for r in rows]
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"] if args.add else []
+    done = [key(r["model"], r) for r in rows]
     for shape, steps, sched in GRID:
         pair = {"steps": steps, "eval_every": steps, **sched}
-        if (shape, steps, pair["lr"], pair["min_lr"], pair["warmup_steps"]) in done:
+        if key(shape, pair) in done:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.time()
