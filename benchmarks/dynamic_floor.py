@@ -45,9 +45,11 @@ def default_runs(params) -> dict[str, str]:
 
 def earlier_rows(rev: str, now: dict) -> dict:
     """The rows (and earlier rows) of this script's .json at git `rev` that are not in `now`."""
-    text = subprocess.run(["git", "show", f"{rev}:benchmarks/results/dynamic_floor.json"],
-                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    old = json.loads(text)
+    proc = subprocess.run(["git", "show", f"{rev}:benchmarks/results/dynamic_floor.json"],
+                          cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"--earlier {rev}: {(proc.stderr.strip().splitlines() or ['git show failed'])[-1]}")
+    old = json.loads(proc.stdout)
     rows = {**old.get("earlier", {}), **old["rows"]}
     return {run: {"rev": rev, **row} for run, row in rows.items() if run not in now}
 
@@ -80,7 +82,7 @@ def main() -> None:
     cmd = "python benchmarks/dynamic_floor.py " + " ".join(sys.argv[1:])
     loaded = json.loads(Path(args.rows_from).read_text()) if args.rows_from else {}
     rows, made_by = loaded.get("rows", {}), loaded.get("command", cmd.strip())
-    if args.rows_from and made_by != cmd.strip():
+    if args.rows_from and not made_by.endswith(cmd.strip()):     # a re-render keeps it
         made_by = f"{made_by}`, then `{cmd.strip()}"
     for run in [r for r in runs if r not in rows]:
         rows[run] = score(run, floors, args.chars, dp)
