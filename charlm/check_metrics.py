@@ -6,6 +6,12 @@ exits 1 when any test bpc is worse than the baseline by more than the
 tolerance (in bits per char; 0: not worse at all), when a baseline entry is
 missing now, or when a test bpc (now or in the baseline) is not a finite
 number (NaN, inf, a string, ...): a value the gate cannot compare fails it.
+
+Each row also says whether its change is within the seed noise or beyond it, in both
+directions: the noise is 2 standard deviations of that test bpc over the seeds that
+benchmarks/seed_noise.py trained (benchmarks/results/seed_noise.json; the n-gram has no
+seed: its noise is 0, so any change of it is beyond noise). A change of exactly 0 is
+"same"; a row whose noise was not measured says so.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from .cli_util import HelpFormatter
 from .errors import CharlmError
 
 FAILING = ("WORSE", "MISSING", "INVALID")
+NOISE_FILE = Path("benchmarks/results/seed_noise.json")
+NOISE_SIGMAS = 2.0
 
 
 def _summary(data, where: str) -> dict:
@@ -57,7 +65,33 @@ def _valid(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def compare(old: dict, new: dict, tolerance: float) -> tuple[list[dict], bool]:
+def load_noise(path: Path = NOISE_FILE) -> dict[tuple[str, str], float]:
+    """(corpus, model) -> the standard deviation of its test bpc over seeds ({} if none)."""
+    if not path.is_file():
+        return {}
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        return {(r["corpus"], r["model"]): float(r["test_bpc"]["std"]) for r in rows}
+    except (ValueError, KeyError, TypeError) as e:
+        raise CharlmError(f"{path}: not a seed-noise table ({e})") from None
+
+
+def verdict(a, b, std: float | None) -> str:
+    """same / within noise / beyond noise (better|worse) for a change from a to b."""
+    if not (_valid(a) and _valid(b)):
+        return "—"
+    d = b - a
+    if d == 0:
+        return "same"
+    if std is None:
+        return "noise not measured"
+    if abs(d) <= NOISE_SIGMAS * std:
+        return "within noise"
+    return "beyond noise, " + ("worse" if d > 0 else "better")
+
+
+def compare(old: dict, new: dict, tolerance: float,
+            noise: dict[tuple[str, str], float] | None = None) -> tuple[list[dict], bool]:
     """One row per corpus/model of either summary; ok is False when any row fails.
 
     Status: INVALID (a test bpc, now or in the baseline, is present but not a finite
@@ -84,7 +118,10 @@ def compare(old: dict, new: dict, tolerance: float) -> tuple[list[dict], bool]:
             else:
                 status = "ok"
             ok = ok and status not in FAILING
-            rows.append({"corpus": corpus, "model": model, "old": a, "new": b, "status": status})
+            std = (noise or {}).get((corpus, model))
+            rows.append({"corpus": corpus, "model": model, "old": a, "new": b, "status": status,
+                         "noise": None if std is None else NOISE_SIGMAS * std,
+                         "verdict": verdict(a, b, std)})
     return rows, ok
 
 
@@ -100,24 +137,28 @@ def _cell(x) -> str:
 
 def markdown(rows: list[dict], tolerance: float, against: str) -> str:
     lines = [f"Test bpc against `{against}` (tolerance {tolerance:g} bits/char)", "",
-             "| corpus | model | baseline | now | change | status |", "|---|---|---:|---:|---:|---|"]
+             f"Noise: {NOISE_SIGMAS:g} standard deviations of the test bpc over seeds "
+             f"({NOISE_FILE}); a change within it is not evidence of a real one.", "",
+             "| corpus | model | baseline | now | change | noise | verdict | status |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
         d = f"{r['new'] - r['old']:+.4f}" if _valid(r["old"]) and _valid(r["new"]) else "—"
         s = f"**{r['status']}**" if r["status"] in FAILING else r["status"]
+        n = "—" if r.get("noise") is None else f"±{r['noise']:.4f}"
         lines.append(f"| {r['corpus']} | {r['model']} | {_cell(r['old'])} | {_cell(r['new'])} "
-                     f"| {d} | {s} |")
+                     f"| {d} | {n} | {r.get('verdict', '—')} | {s} |")
     return "\n".join(lines)
 
 
 def check(against: str, tolerance: float, current: Path | None = None,
-          baseline: Path | None = None) -> tuple[str, bool]:
+          baseline: Path | None = None, noise: Path = NOISE_FILE) -> tuple[str, bool]:
     current = current or paths.summary_file()
     if not current.exists():
         raise CharlmError(f"{current}: not found (run `dvc repro report`)")
     new = _parse(current.read_text(encoding="utf-8"), str(current))
     old = (_parse(baseline.read_text(encoding="utf-8"), str(baseline)) if baseline
            else load_at_rev(against, paths.summary_file()))
-    rows, ok = compare(old, new, tolerance)
+    rows, ok = compare(old, new, tolerance, load_noise(noise))
     return markdown(rows, tolerance, str(baseline or against)), ok
 
 
@@ -129,13 +170,15 @@ def register(sub) -> None:
     p.add_argument("--current", type=Path, help="the summary to check (default: metrics/summary.json)")
     p.add_argument("--tolerance", type=float, default=0.02,
                    help="allowed worsening, bits/char (0: not worse at all)")
+    p.add_argument("--noise", type=Path, default=NOISE_FILE,
+                   help="the seed-noise table whose spreads judge each change")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
         raise CharlmError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
-    table, ok = check(args.against, args.tolerance, args.current, args.baseline)
+    table, ok = check(args.against, args.tolerance, args.current, args.baseline, args.noise)
     print(table)
     print("\nmetrics gate: " + ("PASS" if ok else "FAIL"), file=sys.stderr)
     return 0 if ok else 1

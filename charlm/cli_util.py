@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Callable, Optional
 
-from .errors import CharlmError
+from . import numerics
+from .errors import CharlmError, ParamsError
 
 if TYPE_CHECKING:
     from .params import Params
@@ -28,7 +29,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def run_main(main: Callable[[], int | None]) -> None:
+    """Run an entry point: the numerics profile checked first (charlm/numerics.py), then
+    `main`; a CharlmError is one line on stderr and exit status 2."""
     try:
+        numerics.check()
         code = main()
     except CharlmError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -56,6 +60,10 @@ def stage_args(doc: str | None, *positionals: str,
         add(ap)
     args = ap.parse_args()
     params = load_params(args.params)
+    if params.numerics != numerics.profile():
+        raise ParamsError(f"numerics: {args.params} says {params.numerics!r} but this process "
+                          f"runs {numerics.profile()!r} (run it through `dvc repro`, or set "
+                          f"{numerics.ENV}={params.numerics})")
     if "corpus" in positionals:
         params.corpus(args.corpus)
     return args, params

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import paths
+from . import numerics, paths
 from .errors import CharlmError
 from .fsutil import read_json, write_json, write_text
 from .params import DynamicParams, SampleParams
@@ -176,6 +176,7 @@ def evaluate(corpus: str, model: str, sample_params: SampleParams, device: str =
         "train_chars": scorer.train_chars,
         **{k: v for k, v in scorer.info.items() if v is not None},
         **(_dynamic_metrics(dyn, settings) if dyn else {}),
+        "numerics": numerics.profile(),
     }
     write_json(paths.metrics_file(corpus, model), metrics)
     write_json(paths.timings("evaluate", corpus, model),

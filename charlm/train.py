@@ -35,7 +35,7 @@ import torch
 import torch.distributed
 import torch.nn.functional as F
 
-from . import paths
+from . import numerics, paths
 from .distributed import DistInfo, all_reduce_sum, broadcast_float
 from .errors import CharlmError, CheckpointError, ParamsError, TrainingError
 from .finetune import init_from_trained, weights_digest
@@ -370,8 +370,9 @@ def _finish(job: TrainJob, st: TrainState, vocab: Vocab, live: Live, write_outpu
 
 
 def _summary(job: TrainJob, st: TrainState) -> dict:
-    """What training made (summary.json): the same for the same params, seed and machine.
-    Seconds and chars/s vary run to run: they go to timing.json (timing_of)."""
+    """What training made (summary.json): the same for the same params, seed, code and
+    numerics profile on any machine. What varies with the machine (seconds, chars/s,
+    threads, the torch build) goes to timing.json (timing_of)."""
     run, mcfg = job.run, job.mcfg
     mem = memory_estimate(st.model, run.batch_size, run.seq_len)
     train_chars = run.steps * run.batch_size * run.seq_len
@@ -384,8 +385,7 @@ def _summary(job: TrainJob, st: TrainState) -> dict:
         "best_val_bpc": st.best_val, "best_step": st.best_step,
         "final_val_bpc": st.history[-1]["val_bpc"] if st.history else None,
         "eval_streams": run.eval_streams, "device": str(job.device),
-        "amp": uses_bf16(run, job.device),
-        "threads": torch.get_num_threads(), "nproc": job.info.world_size,
-        "torch": torch.__version__, "seed": run.seed, "resumed": st.resumed,
+        "amp": uses_bf16(run, job.device), "numerics": numerics.profile(),
+        "nproc": job.info.world_size, "seed": run.seed, "resumed": st.resumed,
         **({"init_from": job.init_from} if job.init_from else {}), "history": st.history,
     }

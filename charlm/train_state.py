@@ -196,7 +196,8 @@ def timing_of(job: TrainJob, st: TrainState) -> dict:
     return {"step": st.step, "train_seconds": round(st.step_seconds, 3),
             "chars_per_s": round(chars / secs, 1), "overhead_seconds": round(st.overhead, 3),
             "overhead_pct": round(100.0 * st.overhead / secs, 2),
-            "eval_at_seconds": st.eval_seconds}
+            "eval_at_seconds": st.eval_seconds, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def _timing_from(job: TrainJob, st: TrainState) -> None:

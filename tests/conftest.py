@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import charlm  # noqa: F401  (first: sets the numerics profile before torch or numpy computes)
 from helpers import LocalServer, find_mirror
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")

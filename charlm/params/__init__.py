@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -41,6 +41,9 @@ class Params:
     ngram: NgramParams = field(default_factory=NgramParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    # portable: the same bits on every x86-64 CPU; native: the CPU's fastest kernels
+    # (charlm/numerics.py). dvc.yaml passes it to each computing stage as CHARLM_NUMERICS.
+    numerics: Literal["portable", "native"] = "portable"
 
     def corpus(self, name: str) -> CorpusSpec:
         if name not in self.corpora:

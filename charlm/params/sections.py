@@ -144,7 +144,8 @@ class TrainCommon:
     compile: bool = _setting(False, "torch.compile the model", resumable=True)
     grad_accum: int = _setting(1, "micro-batches per step (splits the streams)")
     nproc: int = _setting(1, "processes; > 1 runs the stage under torchrun (DDP)", True)
-    threads: int = _setting(0, "torch CPU threads (0: torch's default)", resumable=True)
+    threads: int = _setting(0, "torch CPU threads (0: 2 under portable numerics, "
+                            "torch's default under native)", resumable=True)
 
     def check(self, where: str) -> None:
         for name in ("steps", "batch_size", "seq_len", "lr", "eval_every", "eval_streams",

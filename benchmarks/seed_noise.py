@@ -1,0 +1,135 @@
+"""How much each number of the default run moves with the seed: the noise the gate judges by.
+
+Trains the default run again at other seeds (`dvc exp run --temp -S train.common.seed=S`,
+one after the other; every neural model, its evaluation and the mixtures re-run, the
+n-gram is seedless) and reads each run's metrics/summary.json through DVC's Python API.
+With the workspace's own run (seed 1337, the committed one) that gives each corpus/model's
+test bpc, val bpc and dynamic test bpc at every seed, their mean and their standard
+deviation (n - 1 in the denominator). Writes benchmarks/results/seed_noise.json (read by
+`charlm check-metrics`: a change within 2 standard deviations is "within noise") and
+seed_noise.md.
+
+    CHARLM_MIRROR=../shared/corpora python benchmarks/seed_noise.py              # seeds 1338 1339
+    python benchmarks/seed_noise.py --rows-from benchmarks/results/seed_noise.json   # re-render
+
+Re-make it at a re-baseline (docs/reproducibility.md). Run it alone: each seed is a
+whole default run (~12 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from sysinfo import cpu_flags, cpu_name   # benchmarks/ is on sys.path when run as a script
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+JSON_OUT, MD_OUT = RESULTS / "seed_noise.json", RESULTS / "seed_noise.md"
+SUMMARY = "metrics/summary.json"
+METRICS = ("test_bpc", "val_bpc", "dynamic_test_bpc")
+BASE_SEED = 1337
+
+
+def run_seed(seed: int) -> dict:
+    """The default run at `seed` as a temporary DVC experiment; its summary.json."""
+    name = f"seed-{seed}"
+    subprocess.run(["dvc", "exp", "remove", name], cwd=ROOT, capture_output=True)
+    subprocess.run(["dvc", "exp", "run", "--temp", "--name", name,
+                    "-S", f"train.common.seed={seed}"], cwd=ROOT, check=True)
+    return summary_of(name)
+
+
+def summary_of(name: str) -> dict:
+    """corpus -> model -> metrics of the experiment `name`, from dvc.api.exp_show's rows."""
+    import dvc.api
+
+    for row in dvc.api.exp_show(repo=str(ROOT), force=True):
+        if row.get("Experiment") != name:
+            continue
+        out: dict = {}
+        for key, value in row.items():
+            if isinstance(key, str) and key.startswith(f"{SUMMARY}:"):
+                corpus, model, metric = key.split(":", 1)[1].split(".")
+                out.setdefault(corpus, {}).setdefault(model, {})[metric] = value
+        return out
+    raise SystemExit(f"experiment {name}: not in dvc exp show")
+
+
+def spread(values: list[float]) -> dict:
+    return {"values": values, "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "range": max(values) - min(values)}
+
+
+def table(runs: dict[int, dict]) -> list[dict]:
+    """One row per corpus/model of the base run: each metric's values over the seeds."""
+    base = runs[min(runs)]
+    rows = []
+    for corpus, models in base.items():
+        for model in models:
+            row = {"corpus": corpus, "model": model}
+            for metric in METRICS:
+                vals = [runs[s].get(corpus, {}).get(model, {}).get(metric) for s in sorted(runs)]
+                if all(isinstance(v, (int, float)) for v in vals):
+                    row[metric] = spread([float(v) for v in vals])
+            rows.append(row)
+    return rows
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# Seed noise of the default run ({len(result['seeds'])} seeds: "
+             f"{', '.join(map(str, result['seeds']))})", "",
+             f"Made by `{result['command']}` at {result['git_commit'][:10]} on {result['machine']}, "
+             f"{result['when']}.", "",
+             "Mean and standard deviation (n - 1) of each number over the seeds of "
+             "`train.common.seed`; `charlm check-metrics` calls a change of test bpc within "
+             "2 standard deviations \"within noise\". The n-gram has no seed (std 0).", "",
+             "| corpus | model | test bpc | std | range | val bpc std | dynamic test std |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        t = r["test_bpc"]
+        val = r.get("val_bpc", {}).get("std")
+        dyn = r.get("dynamic_test_bpc", {}).get("std")
+        lines.append(f"| {r['corpus']} | {r['model']} | {t['mean']:.4f} | {t['std']:.4f} | "
+                     f"{t['range']:.4f} | {'—' if val is None else f'{val:.4f}'} | "
+                     f"{'—' if dyn is None else f'{dyn:.4f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    avx = "AVX-512" if "avx512f" in cpu_flags() else "AVX2" if "avx2" in cpu_flags() else "no AVX2"
+    return f"{cpu_name()} ({avx}), {os.cpu_count()} cores"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1338, 1339],
+                    help="seeds to train besides the workspace's run (seed 1337)")
+    ap.add_argument("--rows-from", type=Path, help="re-render the Markdown from this JSON")
+    args = ap.parse_args()
+    if args.rows_from:
+        result = json.loads(args.rows_from.read_text(encoding="utf-8"))
+    else:
+        runs = {BASE_SEED: json.loads((ROOT / SUMMARY).read_text(encoding="utf-8"))}
+        for seed in args.seeds:
+            runs[seed] = run_seed(seed)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+        result = {"seeds": sorted(runs), "rows": table(runs), "runs": runs,
+                  "command": "python benchmarks/seed_noise.py " + " ".join(sys.argv[1:]),
+                  "git_commit": commit, "machine": machine(),
+                  "when": datetime.datetime.now().isoformat(timespec="seconds")}
+        JSON_OUT.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    MD_OUT.write_text(markdown(result), encoding="utf-8")
+    print(MD_OUT.read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
