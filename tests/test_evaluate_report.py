@@ -265,3 +265,30 @@ def test_gate_with_a_baseline_file(tmp_path):
         assert f"{delta:+.4f} | " in r.stdout and f" | {status} |" in r.stdout
         assert ("PASS" if code == 0 else "FAIL") in r.stderr
         assert r.stdout.count("| ok |") == sum(len(m) for m in data.values()) - 1
+
+
+def test_gate_judges_each_change_against_the_seed_noise_in_both_directions(tmp_path):
+    """2 standard deviations of the seeds' test bpc: within is noise, beyond is a change
+    (better or worse); 0 is "same"; a row without a measured spread says so."""
+    from charlm.check_metrics import load_noise, verdict
+    noise = tmp_path / "noise.json"
+    noise.write_text(json.dumps({"rows": [
+        {"corpus": "ts", "model": "lstm", "test_bpc": {"std": 0.01}},
+        {"corpus": "ts", "model": "ngram", "test_bpc": {"std": 0.0}}]}))
+    spread = load_noise(noise)
+    assert spread == {("ts", "lstm"): 0.01, ("ts", "ngram"): 0.0}
+    old = {"ts": {"ngram": {"test_bpc": 2.3}, "lstm": {"test_bpc": 2.1}, "gru": {"test_bpc": 2.5}}}
+    for new_lstm, expected in ((2.1, "same"), (2.115, "within noise"), (2.085, "within noise"),
+                               (2.125, "beyond noise, worse"), (2.075, "beyond noise, better")):
+        new = {"ts": {**old["ts"], "lstm": {"test_bpc": new_lstm}}}
+        rows, _ = compare(old, new, 1.0, spread)
+        assert {r["model"]: r["verdict"] for r in rows}["lstm"] == expected, new_lstm
+    rows, _ = compare(old, {"ts": {"ngram": {"test_bpc": 2.3 + 1e-12}, "lstm": {"test_bpc": 2.1},
+                                   "gru": {"test_bpc": 2.49}}}, 1.0, spread)
+    got = {r["model"]: r["verdict"] for r in rows}
+    assert got == {"ngram": "beyond noise, worse", "lstm": "same", "gru": "noise not measured"}
+    assert verdict(None, 2.0, 0.1) == "—"
+    noise.write_text("[1, 2]")
+    with pytest.raises(CharlmError, match="not a seed-noise table"):
+        load_noise(noise)
+    assert load_noise(tmp_path / "absent.json") == {}
