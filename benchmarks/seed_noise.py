@@ -37,29 +37,37 @@ METRICS = ("test_bpc", "val_bpc", "dynamic_test_bpc")
 BASE_SEED = 1337
 
 
-def run_seed(seed: int) -> dict:
-    """The default run at `seed` as a temporary DVC experiment; its summary.json."""
+def run_seed(seed: int, base: dict) -> dict:
+    """The default run at `seed` as a temporary DVC experiment (kept if it already ran)."""
     name = f"seed-{seed}"
-    subprocess.run(["dvc", "exp", "remove", name], cwd=ROOT, capture_output=True)
-    subprocess.run(["dvc", "exp", "run", "--temp", "--name", name,
-                    "-S", f"train.common.seed={seed}"], cwd=ROOT, check=True)
-    return summary_of(name)
+    found = summary_of(name, base)
+    if found is None:
+        subprocess.run(["dvc", "exp", "run", "--temp", "--name", name,
+                        "-S", f"train.common.seed={seed}"], cwd=ROOT, check=True)
+        found = summary_of(name, base)
+    if found is None:
+        raise SystemExit(f"experiment {name}: not in dvc exp show")
+    return found
 
 
-def summary_of(name: str) -> dict:
-    """corpus -> model -> metrics of the experiment `name`, from dvc.api.exp_show's rows."""
+def summary_of(name: str, base: dict) -> dict | None:
+    """corpus -> model -> metrics of the experiment `name` (the corpora and models of the
+    base run), from dvc.api.exp_show's rows; None if there is no such experiment."""
     import dvc.api
 
-    for row in dvc.api.exp_show(repo=str(ROOT), force=True):
+    for row in dvc.api.exp_show(repo=str(ROOT), num=10, force=True):
         if row.get("Experiment") != name:
             continue
         out: dict = {}
-        for key, value in row.items():
-            if isinstance(key, str) and key.startswith(f"{SUMMARY}:"):
-                corpus, model, metric = key.split(":", 1)[1].split(".")
-                out.setdefault(corpus, {}).setdefault(model, {})[metric] = value
+        for corpus, models in base.items():
+            for model, metrics in models.items():
+                for metric in metrics:
+                    key = f"{corpus}.{model}.{metric}"
+                    value = row.get(key, row.get(f"{SUMMARY}:{key}"))
+                    if value is not None:
+                        out.setdefault(corpus, {}).setdefault(model, {})[metric] = value
         return out
-    raise SystemExit(f"experiment {name}: not in dvc exp show")
+    return None
 
 
 def spread(values: list[float]) -> dict:
@@ -119,7 +127,7 @@ def main() -> None:
     else:
         runs = {BASE_SEED: json.loads((ROOT / SUMMARY).read_text(encoding="utf-8"))}
         for seed in args.seeds:
-            runs[seed] = run_seed(seed)
+            runs[seed] = run_seed(seed, runs[BASE_SEED])
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
         result = {"seeds": sorted(runs), "rows": table(runs), "runs": runs,

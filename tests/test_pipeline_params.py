@@ -39,7 +39,7 @@ def test_train_stage_tracks_every_common_train_key_and_its_own_model():
     from charlm.params import TrainParams
     dvc, _ = _load()
     keys = dvc["stages"]["train"]["do"]["params"]
-    assert sorted(keys) == ["run.pairs.${key}", "train.common", "train.models.${item.model}"]
+    assert sorted(keys) == ["numerics", "run.pairs.${key}", "train.common", "train.models.${item.model}"]
     # train.common and train.models are the whole train section: nothing else to track
     assert {f.name for f in dataclasses.fields(TrainParams)} == {"common", "models"}
 

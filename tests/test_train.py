@@ -131,8 +131,11 @@ def test_training_learns_and_writes_every_output(prepared, tmp_path):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     for key in ("model", "corpus", "params", "train_chars", "steps", "best_val_bpc", "device",
-                "torch"):
+                "numerics"):
         assert key in summary
+    # machine facts are not what training computed: they go to the untracked timing.json
+    assert not {"threads", "torch"} & set(summary)
+    assert {"threads", "torch"} <= set(json.loads((out / "timing.json").read_text()))
     assert summary["train_chars"] == 80 * 8 * 16
     # what varies run to run is kept apart: summary.json and the checkpoint hold no timings
     # (the same run gives the same files), timing.json (untracked) holds them
