@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sysinfo import cpu_flags, cpu_name   # benchmarks/ is on sys.path when run as a script
+from sysinfo import cpu_description, git_commit   # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -104,14 +104,10 @@ def main() -> None:
     best = {p: {"train_chars_per_s": max(r["train_chars_per_s"] for r in rs),
                 "dynamic_chars_per_s": max(r["dynamic_chars_per_s"] for r in rs),
                 "capability": rs[0]["capability"]} for p, rs in rounds.items()}
-    flags = cpu_flags()
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
     res = {"steps": args.steps, "chars": args.chars, "repeats": args.repeats, "rounds": rounds,
-           "best": best, "machine": f"{cpu_name()}, {isa}, {os.cpu_count()} cores",
+           "best": best, "machine": cpu_description(),
            "command": "python benchmarks/numerics_cost.py " + " ".join(sys.argv[1:]),
-           "git_commit": commit, "when": datetime.datetime.now().isoformat(timespec="seconds")}
+           "git_commit": git_commit(ROOT), "when": datetime.datetime.now().isoformat(timespec="seconds")}
     (RESULTS / "numerics_cost.json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     (RESULTS / "numerics_cost.md").write_text(markdown(res), encoding="utf-8")
     print(markdown(res))

@@ -21,20 +21,19 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from sysinfo import cpu_flags, cpu_name   # benchmarks/ is on sys.path when run as a script
+from charlm.params import load_params
+from sysinfo import cpu_description, git_commit   # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 JSON_OUT, MD_OUT = RESULTS / "seed_noise.json", RESULTS / "seed_noise.md"
 SUMMARY = "metrics/summary.json"
 METRICS = ("test_bpc", "val_bpc", "dynamic_test_bpc")
-BASE_SEED = 1337
 
 
 def run_seed(seed: int, base: dict) -> dict:
@@ -77,8 +76,9 @@ def spread(values: list[float]) -> dict:
 
 
 def table(runs: dict[int, dict]) -> list[dict]:
-    """One row per corpus/model of the base run: each metric's values over the seeds."""
-    base = runs[min(runs)]
+    """One row per corpus/model of the base run (the first): each metric's values over the
+    seeds."""
+    base = next(iter(runs.values()))
     rows = []
     for corpus, models in base.items():
         for model in models:
@@ -111,28 +111,22 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machine() -> str:
-    avx = "AVX-512" if "avx512f" in cpu_flags() else "AVX2" if "avx2" in cpu_flags() else "no AVX2"
-    return f"{cpu_name()} ({avx}), {os.cpu_count()} cores"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1338, 1339],
-                    help="seeds to train besides the workspace's run (seed 1337)")
+                    help="seeds to train besides the workspace's run (params.yaml's seed)")
     ap.add_argument("--rows-from", type=Path, help="re-render the Markdown from this JSON")
     args = ap.parse_args()
     if args.rows_from:
         result = json.loads(args.rows_from.read_text(encoding="utf-8"))
     else:
-        runs = {BASE_SEED: json.loads((ROOT / SUMMARY).read_text(encoding="utf-8"))}
+        base_seed = load_params(ROOT / "params.yaml").train.common.seed
+        runs = {base_seed: json.loads((ROOT / SUMMARY).read_text(encoding="utf-8"))}
         for seed in args.seeds:
-            runs[seed] = run_seed(seed, runs[BASE_SEED])
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
+            runs[seed] = run_seed(seed, runs[base_seed])
         result = {"seeds": sorted(runs), "rows": table(runs), "runs": runs,
                   "command": "python benchmarks/seed_noise.py " + " ".join(sys.argv[1:]),
-                  "git_commit": commit, "machine": machine(),
+                  "git_commit": git_commit(ROOT), "machine": cpu_description(),
                   "when": datetime.datetime.now().isoformat(timespec="seconds")}
         JSON_OUT.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     MD_OUT.write_text(markdown(result), encoding="utf-8")

@@ -27,3 +27,21 @@ def cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+def cpu_description() -> str:
+    """The CPU by its name and the widest vector ISA its flags show, e.g.
+    "AMD EPYC ... (AVX-512), 2 cores": what a benchmark ran on, read from the machine."""
+    import os
+
+    flags = cpu_flags()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{cpu_name()} ({isa}), {os.cpu_count()} cores"
+
+
+def git_commit(root) -> str:
+    """The commit checked out at `root` ("" outside git)."""
+    import subprocess
+
+    r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return r.stdout.strip()

@@ -144,9 +144,9 @@ def markdown(rows: list[dict], tolerance: float, against: str) -> str:
     for r in rows:
         d = f"{r['new'] - r['old']:+.4f}" if _valid(r["old"]) and _valid(r["new"]) else "—"
         s = f"**{r['status']}**" if r["status"] in FAILING else r["status"]
-        n = "—" if r.get("noise") is None else f"±{r['noise']:.4f}"
+        n = "—" if r["noise"] is None else f"±{r['noise']:.4f}"
         lines.append(f"| {r['corpus']} | {r['model']} | {_cell(r['old'])} | {_cell(r['new'])} "
-                     f"| {d} | {n} | {r.get('verdict', '—')} | {s} |")
+                     f"| {d} | {n} | {r['verdict']} | {s} |")
     return "\n".join(lines)
 
 
