@@ -3,7 +3,7 @@
 `train.amp: bf16` makes charlm's trainer run each step's forward pass under
 `torch.autocast("cpu", dtype=torch.bfloat16)` (the loss in fp32, then backward, gradient
 clipping and an AdamW step). This script does exactly that step, outside the trainer (it
-needs only `charlm.models`), for each variant:
+needs only `charlm.neural.models`), for each variant:
 
     fp32   autocast off (`train.amp: off`, the CPU default)
     bf16   bf16 autocast (`train.amp: bf16`), PyTorch's default kernels (oneDNN for the LSTM)
@@ -43,8 +43,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm.models import CharRNN, ModelConfig, detach_state, log2prob_sequence  # noqa: E402
-from charlm.train_state import ADAM_BETAS  # noqa: E402   (the trainer's)
+from charlm.neural.models import CharRNN, ModelConfig, detach_state, log2prob_sequence  # noqa: E402
+from charlm.train.state import ADAM_BETAS  # noqa: E402   (the trainer's)
 from sysinfo import cpu_flags, cpu_name  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Dynamic evaluation's speed: PyTorch's own backward against charlm.bptt's layers.
+"""Dynamic evaluation's speed: PyTorch's own backward against charlm.evaluate.bptt's layers.
 
 For each trained model of the default run (the GRU and RNNs have both paths; the LSTM only
 its module, oneDNN), it scores the first `--chars` val chars dynamically (one process, one
@@ -24,11 +24,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import bptt, paths  # noqa: E402
-from charlm.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
-from charlm.models import load_trained  # noqa: E402
+from charlm.evaluate import bptt
+from charlm.core import paths  # noqa: E402
+from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
+from charlm.neural.models import load_trained  # noqa: E402
 from charlm.params import load_params  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
 
 RUNS = ["tinyshakespeare/gru", "tinyshakespeare/rnn3", "tinyshakespeare/rnn",
         "tinyshakespeare/lstm"]
@@ -71,7 +72,7 @@ def main() -> None:
         rows[run] = {"module": best[False], "bptt": best.get(True), "max_abs_diff_bits": diff}
         print(run, rows[run], flush=True)
     cmd = ("python benchmarks/bench_dynamic.py " + " ".join(sys.argv[1:])).strip()
-    lines = ["# Dynamic evaluation: chars/s, PyTorch's backward against charlm.bptt\n",
+    lines = ["# Dynamic evaluation: chars/s, PyTorch's backward against charlm.evaluate.bptt\n",
              f"Made by `{cmd}` ({time.strftime('%Y-%m-%d')}): the first {args.chars:,} val "
              f"chars, one process, one thread, lr {dp.lr:g}, decay {dp.decay:g}, segment "
              f"{dp.segment}; the paths in turn, best of {args.rounds}.\n",

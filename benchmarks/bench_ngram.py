@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from charlm.fsutil import write_json, write_text  # noqa: E402
+from charlm.core.fsutil import write_json, write_text  # noqa: E402
 from charlm.ngram import NgramCounts, NgramModel, fit_model  # noqa: E402
 from charlm.ngram.select import select_order  # noqa: E402
 from charlm.params import NgramParams  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
-from charlm.scoring import bpc  # noqa: E402
-from charlm.vocab import Vocab  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
+from charlm.core.scoring import bpc  # noqa: E402
+from charlm.core.vocab import Vocab  # noqa: E402
 from lecture_ngram import train_char_lm_text  # noqa: E402
 from sysinfo import cpu_name  # noqa: E402
 

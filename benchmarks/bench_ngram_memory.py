@@ -43,8 +43,8 @@ t0 = time.perf_counter()
 if what == "stage":
     from charlm.ngram import fit_and_select
     from charlm.params import load_params
-    from charlm.prepare import load_split
-    from charlm.vocab import Vocab
+    from charlm.data.prepare import load_split
+    from charlm.core.vocab import Vocab
     cfg = load_params(Path(sys.argv[1]) / "params.yaml").ngram
     model, record, _, _ = fit_and_select(train, load_split(prepared, "val"),
                                          load_split(prepared, "test"),

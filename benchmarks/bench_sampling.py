@@ -8,7 +8,7 @@ trained models.
     flock /tmp/charlm-heavy.lock python benchmarks/bench_sampling.py
 
 Writes benchmarks/results/sampling.json and sampling.md; the paths of each model are
-timed in the same run, one after the other. The sampling loop is `charlm.sample`'s
+timed in the same run, one after the other. The sampling loop is `charlm.evaluate.sample`'s
 (`_next_probs`, multinomial, one `OneStep` call per char).
 """
 
@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from charlm.fsutil import write_json, write_text  # noqa: E402
-from charlm.models import CharRNN, ModelConfig, load_trained  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
-from charlm.sample import OneStep, _next_probs, weights_available  # noqa: E402
-from charlm.vocab import Vocab  # noqa: E402
+from charlm.core.fsutil import write_json, write_text  # noqa: E402
+from charlm.neural.models import CharRNN, ModelConfig, load_trained  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
+from charlm.evaluate.sample import OneStep, _next_probs, weights_available  # noqa: E402
+from charlm.core.vocab import Vocab  # noqa: E402
 from sysinfo import cpu_name  # noqa: E402
 
 SHAPES = {"lstm 2 x 512": ("lstm", 512, 2), "rnn 3 x 512": ("rnn", 512, 3),
@@ -41,7 +41,7 @@ SHAPES = {"lstm 2 x 512": ("lstm", 512, 2), "rnn 3 x 512": ("rnn", 512, 3),
 @torch.no_grad()
 def sampler(model: CharRNN, weights: str):
     """A function n -> seconds to sample n chars at temperature 1, batch 1, through
-    OneStep(weights) (charlm.sample's loop)."""
+    OneStep(weights) (charlm.evaluate.sample's loop)."""
     step = OneStep(model, weights)
     gen = torch.Generator().manual_seed(0)
 
@@ -123,7 +123,7 @@ def write(res: dict) -> None:
     md = ["Made by `flock /tmp/charlm-heavy.lock python benchmarks/bench_sampling.py` "
           f"({res['date']}; {res['machine']}, torch {res['torch']}, one thread).", "",
           "# Sampling, batch 1, one thread", "",
-          f"`charlm.sample`'s loop on untrained weights (speed does not depend on them); each "
+          f"`charlm.evaluate.sample`'s loop on untrained weights (speed does not depend on them); each "
           f"path the best of {res['rounds']} rounds of {res['chars'] // res['rounds']:,} chars, "
           "the paths timed in turn in each round. In brackets: the speed-up over fp32.", "",
           "| model | fp32 (chars/s) | " + " | ".join(f"{w} weights (chars/s)" for w in kinds)

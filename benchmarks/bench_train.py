@@ -43,13 +43,13 @@ try:      # the measuring code; --report-only needs none of it
     import torch
     import torch.nn.functional as F
 
-    from charlm import sample as sample_mod
-    from charlm.models import CharRNN, ModelConfig, log2prob_sequence
+    from charlm.evaluate import sample as sample_mod
+    from charlm.neural.models import CharRNN, ModelConfig, log2prob_sequence
     from charlm.params import ModelSpec, TrainParams
     from charlm.params import load_params
-    from charlm.prepare import load_split
-    from charlm.train import train_model
-    from charlm.vocab import Vocab
+    from charlm.core.splits import load_split
+    from charlm.train.run import train_model
+    from charlm.core.vocab import Vocab
     from lecture_rnn import train_lecture
     IMPORT_ERROR = None
 except ImportError as e:

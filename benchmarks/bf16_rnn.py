@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_amp import batches  # noqa: E402
-from charlm.models import CharRNN, ModelConfig, detach_state, log2prob_sequence  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
-from charlm.train_state import ADAM_BETAS  # noqa: E402
-from charlm.vocab import Vocab  # noqa: E402
+from charlm.neural.models import CharRNN, ModelConfig, detach_state, log2prob_sequence  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
+from charlm.train.state import ADAM_BETAS  # noqa: E402
+from charlm.core.vocab import Vocab  # noqa: E402
 from sysinfo import cpu_name  # noqa: E402
 
 VARIANTS = {"fp32": (False, False), "bf16, all of the forward": (True, False),

@@ -37,9 +37,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sysinfo import cpu_flags, cpu_name  # noqa: E402  (benchmarks/ is on sys.path as a script)
-from charlm import paths  # noqa: E402
+from charlm.core import paths  # noqa: E402
 from charlm.params.sections import ModelSpec, TrainCommon, TrainParams  # noqa: E402
-from charlm.train import train_model  # noqa: E402
+from charlm.train.run import train_model  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 JSON_OUT, MD_OUT = OUT / "default_allocation.json", OUT / "default_allocation.md"

@@ -1,7 +1,7 @@
 """Dynamic evaluation of a trained model against its static score, everything chosen on val.
 
 For one trained model (default: the default run's tinyshakespeare LSTM) it scores val for
-each (lr, decay, segment) of a small grid with charlm.dynamic, picks the best on val,
+each (lr, decay, segment) of a small grid with charlm.evaluate.dynamic, picks the best on val,
 then scores test once with it, next to the static (exact, stateful) val and test bpc.
 Writes benchmarks/results/dynamic_eval.md and .json (each figure with the command).
 
@@ -25,11 +25,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import paths  # noqa: E402
-from charlm.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
-from charlm.models import load_trained, log2prob_sequence  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
-from charlm.scoring import bpc  # noqa: E402
+from charlm.core import paths  # noqa: E402
+from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
+from charlm.neural.models import load_trained, log2prob_sequence  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
+from charlm.core.scoring import bpc  # noqa: E402
 
 
 def timed(fn, ids) -> tuple[float, float]:

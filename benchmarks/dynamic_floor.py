@@ -1,6 +1,6 @@
 """The floor under dynamic evaluation's gradient RMS, chosen on val over the default run's models.
 
-charlm.dynamic divides each step by the gradient RMS measured on 20 train windows. A
+charlm.evaluate.dynamic divides each step by the gradient RMS measured on 20 train windows. A
 weight those windows barely moved gets a near-zero RMS and a huge step when its char
 turns up. `grad_rms(floor=f)` raises each entry to at least f x its tensor's mean RMS.
 For each trained model of the default run and each floor of the grid, this scores the
@@ -31,12 +31,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import paths  # noqa: E402
-from charlm.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
-from charlm.models import load_trained, log2prob_sequence  # noqa: E402
+from charlm.core import paths  # noqa: E402
+from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
+from charlm.neural.models import load_trained, log2prob_sequence  # noqa: E402
 from charlm.params import load_params  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
-from charlm.scoring import bpc  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
+from charlm.core.scoring import bpc  # noqa: E402
 
 def default_runs(params) -> dict[str, str]:
     """{"<corpus>/<model>": its run key} for every neural run of the default run."""
@@ -110,7 +110,7 @@ def main() -> None:
               + (f"Earlier models (trained by an earlier default run): {', '.join(earlier)}. "
                  if earlier else "")
               + f"No model worse adapted than static: {', '.join(safe)}. Of those, the best mean "
-              f"over the adapted runs: **{best}** (charlm.dynamic.RMS_FLOOR)."]
+              f"over the adapted runs: **{best}** (charlm.evaluate.dynamic.RMS_FLOOR)."]
     Path(args.out + ".md").write_text("\n".join(lines) + "\n")
     Path(args.out + ".json").write_text(json.dumps(
         {"command": made_by, "chars": args.chars, "rows": rows, "earlier": earlier,

@@ -1,6 +1,6 @@
 """Dynamic evaluation's segment length (with its lr and decay), chosen on val, with its speed.
 
-A step of charlm.dynamic costs a fixed overhead per segment (oneDNN's LSTM call, the
+A step of charlm.evaluate.dynamic costs a fixed overhead per segment (oneDNN's LSTM call, the
 graph, the update of every weight) besides its work per char, so longer segments adapt
 faster per char; each step then sees more chars, so lr and decay are tried scaled with it.
 For each run the default run adapts (evaluate.dynamic.pairs; a pair that is not trained
@@ -27,12 +27,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import paths  # noqa: E402
-from charlm.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
-from charlm.models import load_trained  # noqa: E402
+from charlm.core import paths  # noqa: E402
+from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms  # noqa: E402
+from charlm.neural.models import load_trained  # noqa: E402
 from charlm.params import load_params  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
-from charlm.scoring import bpc  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
+from charlm.core.scoring import bpc  # noqa: E402
 
 # (segment, lr, decay): the settings before (50, 1e-4, 1e-3), then longer segments with
 # the same lr, and lr and decay scaled with the segment (the same step and pull per char)

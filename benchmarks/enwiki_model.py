@@ -26,9 +26,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import paths  # noqa: E402
+from charlm.core import paths  # noqa: E402
 from charlm.params import CORPORA_FILE, _read_yaml, _with_corpora, parse_params  # noqa: E402
-from charlm.train import train_model  # noqa: E402
+from charlm.train.run import train_model  # noqa: E402
 
 LSTM = {"arch": "lstm", "dropout": 0.0, "embedding_dim": 64, "seq_len": 32}
 SHAPES = {"2x256": {"hidden_size": 256, "num_layers": 2},

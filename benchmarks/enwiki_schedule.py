@@ -24,9 +24,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm import paths  # noqa: E402
+from charlm.core import paths  # noqa: E402
 from charlm.params import load_params  # noqa: E402
-from charlm.train import train_model  # noqa: E402
+from charlm.train.run import train_model  # noqa: E402
 
 GRID = {"the lstm entry's (lr 0.005, warm-up 25, cosine to 0.0005)": {},
         **{f"constant {lr:g}": {"lr": lr, "min_lr": lr, "warmup_steps": 0}

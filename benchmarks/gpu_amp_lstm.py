@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from charlm.fsutil import write_json  # noqa: E402
+from charlm.core.fsutil import write_json  # noqa: E402
 from charlm.params import ModelSpec, TrainCommon, TrainParams  # noqa: E402
-from charlm.train import train_model  # noqa: E402
+from charlm.train.run import train_model  # noqa: E402
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """CUDA check (issue 7): train each RNN variant a few hundred steps with charlm's trainer.
 
 For every variant (the lecture's `rnn`, the 3-layer `rnn3`, `lstm`, `gru`, at the
-full-size presets) this runs `charlm.train.train_model` for `--steps` steps with bf16
+full-size presets) this runs `charlm.train.run.train_model` for `--steps` steps with bf16
 autocast on CUDA, and records chars/s, step time, peak GPU memory and the final val
 bpc. Needs only torch, numpy, safetensors, tqdm and pyyaml (no dvc, no dvclive):
 
@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from charlm.fsutil import write_json  # noqa: E402
+from charlm.core.fsutil import write_json  # noqa: E402
 from charlm.params import ModelSpec, TrainCommon, TrainParams  # noqa: E402
-from charlm.train import train_model  # noqa: E402
+from charlm.train.run import train_model  # noqa: E402
 
 # Full-size presets (the lecture's sizes; a char-rnn-sized LSTM and GRU beside them).
 PRESETS = {

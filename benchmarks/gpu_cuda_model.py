@@ -4,7 +4,7 @@ import sys, json
 from pathlib import Path
 sys.path.insert(0, ".")
 from charlm.params import ModelSpec, TrainCommon, TrainParams
-from charlm.train import train_model
+from charlm.train.run import train_model
 out = Path(sys.argv[1])
 tp = TrainParams(models={"lstm": ModelSpec(arch="lstm", hidden_size=128, num_layers=2)},
                  common=TrainCommon(steps=200, batch_size=64, seq_len=128, warmup_steps=40,

@@ -58,10 +58,10 @@ RECIPE = {"grad_clip": 5.0, "dropout": 0.05, "min_lr_ratio": 0.0, "weight_decay"
 
 def run_one(data: Path, cfg: dict, chars: int, device: str) -> dict:
     sys.path.insert(0, str(ROOT))
-    from charlm.models import log2prob_sequence
+    from charlm.neural.models import log2prob_sequence
     from charlm.params import ModelSpec, TrainCommon, TrainParams
-    from charlm.prepare import load_split
-    from charlm.train import train_model
+    from charlm.core.splits import load_split
+    from charlm.train.run import train_model
 
     c = {**BASE, **cfg}
     steps = max(20, chars // (c["batch_size"] * c["seq_len"]))

@@ -25,7 +25,7 @@ FILES = {
     "before": ("gpu_amp_lstm_before_fix.json", "`benchmarks/gpu_amp_lstm.py`, before the fix: the "
                "3x512 LSTM entirely under bf16 autocast"),
     "after": ("gpu_amp_lstm.json", "`benchmarks/gpu_amp_lstm.py`, after the fix: the LSTM's "
-              "recurrent core in fp32 under CUDA autocast (`charlm/models.py`)"),
+              "recurrent core in fp32 under CUDA autocast (`charlm/neural/models.py`)"),
 }
 
 

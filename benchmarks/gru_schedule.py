@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from charlm import paths  # noqa: E402
-from charlm.models import log2prob_sequence  # noqa: E402
+from charlm.core import paths  # noqa: E402
+from charlm.neural.models import log2prob_sequence  # noqa: E402
 from charlm.params import TrainParams, load_params  # noqa: E402
-from charlm.prepare import load_split  # noqa: E402
-from charlm.scoring import bpc  # noqa: E402
-from charlm.train import train_model  # noqa: E402
+from charlm.core.splits import load_split  # noqa: E402
+from charlm.core.scoring import bpc  # noqa: E402
+from charlm.train.run import train_model  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 

@@ -78,8 +78,8 @@ def train_lecture(data: np.ndarray, vocab_size: int, seconds: float = 30.0, chun
 
 
 def main() -> None:
-    from charlm.prepare import load_split
-    from charlm.vocab import Vocab
+    from charlm.core.splits import load_split
+    from charlm.core.vocab import Vocab
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/prepared/tinyshakespeare")
     ap.add_argument("--seconds", type=float, default=30.0)

@@ -37,11 +37,11 @@ def worker(steps: int, chars: int) -> dict:
     import charlm  # noqa: F401  (first: the profile)
     import torch
 
-    from charlm import numerics, paths
-    from charlm.dynamic import dynamic_log2prob, grad_rms
+    from charlm.core import numerics, paths
+    from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms
     from charlm.params import load_params
-    from charlm.prepare import load_split
-    from charlm.train import train_model
+    from charlm.core.splits import load_split
+    from charlm.train.run import train_model
 
     numerics.check()
     params = load_params(ROOT / "params.yaml")

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from charlm.fsutil import write_json, write_text  # noqa: E402
+from charlm.core.fsutil import write_json, write_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -55,7 +55,7 @@ def table(summary: dict) -> list[str]:
 def adapt_all(summary: dict) -> dict:
     """{corpus: {model: {dynamic_val_bpc, dynamic_test_bpc, chars_per_s}}} for the neural
     models the default run did not adapt."""
-    from charlm.evaluate import dynamic_scores
+    from charlm.evaluate.run import dynamic_scores
     from charlm.params import load_params
     dp = load_params(ROOT / "params.yaml").evaluate.dynamic
     out: dict = {}

@@ -4,10 +4,10 @@ Mirrors come from $CHARLM_MIRROR (folders or base URLs laid out <host>/<path>);
 the URL itself is the last resort.
 """
 
-from charlm import paths
-from charlm.cli_util import run_main, stage_args
-from charlm.download import FetchConfig, build_corpus
-from charlm.fsutil import remove_stale_temps
+from charlm.core import paths
+from charlm.core.entry import run_main, stage_args
+from charlm.core.fsutil import remove_stale_temps
+from charlm.data.download import FetchConfig, build_corpus
 
 
 def main() -> None:

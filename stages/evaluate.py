@@ -8,9 +8,9 @@ model samples with the `evaluate.sample` params; the n-gram's sample comes from 
 fit) and the surprise-view data data/eval/<corpus>/<model>/surprise.json.
 """
 
-from charlm.cli_util import run_main, stage_args
-from charlm.evaluate import evaluate
-from charlm.lookup import pick_device
+from charlm.core.device import pick_device
+from charlm.core.entry import run_main, stage_args
+from charlm.evaluate.run import evaluate
 
 
 def main() -> None:

@@ -2,16 +2,16 @@
 
 Fits the mixture weights on val (EM), scores test once with them, and writes
 metrics/eval/<corpus>/mix.json (the weights included) and the surprise-view data
-data/mix/<corpus>/surprise.json; see charlm/mix.py.
+data/mix/<corpus>/surprise.json; see charlm/compare/mix.py.
 """
 
-from charlm import paths
-from charlm.cli_util import run_main, stage_args
-from charlm.fsutil import write_json
-from charlm.mix import mix_corpus
-from charlm.prepare import load_split
-from charlm.surprise import surprise_data
-from charlm.vocab import Vocab
+from charlm.compare.mix import mix_corpus
+from charlm.core import paths
+from charlm.core.entry import run_main, stage_args
+from charlm.core.fsutil import write_json
+from charlm.core.splits import load_split
+from charlm.core.surprise import surprise_data
+from charlm.core.vocab import Vocab
 
 
 def main() -> None:

@@ -8,12 +8,12 @@ seconds go to timings/ngram/<corpus>.json (not tracked: they vary run to run).
 
 import shutil
 
-from charlm import paths
-from charlm.cli_util import run_main, stage_args
-from charlm.fsutil import write_json, write_text
+from charlm.core import paths
+from charlm.core.entry import run_main, stage_args
+from charlm.core.fsutil import write_json, write_text
+from charlm.core.splits import load_split
+from charlm.core.vocab import Vocab
 from charlm.ngram import fit_and_select, pop_timings, write_orders_tsv
-from charlm.prepare import load_split
-from charlm.vocab import Vocab
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Stage `prepare@<corpus>`: contiguous splits, vocabulary (train only), encoded arrays."""
 
-from charlm import paths
-from charlm.cli_util import run_main, stage_args
-from charlm.unpack import decode
-from charlm.prepare import prepare_text, save_prepared
+from charlm.core import paths
+from charlm.core.entry import run_main, stage_args
+from charlm.data.prepare import prepare_text, save_prepared
+from charlm.data.unpack import decode
 
 
 def main() -> None:

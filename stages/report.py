@@ -1,7 +1,7 @@
 """Stage `report`: metrics/summary.json, report.md, report/*.png and surprise pages."""
 
-from charlm.cli_util import run_main, stage_args
-from charlm.report import build_report
+from charlm.compare.report import build_report
+from charlm.core.entry import run_main, stage_args
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ of the run named by its init_from.
 Writes data/models/<corpus>/<model>/ (model.safetensors + config.json with the
 best-on-val weights, checkpoint/, summary.json) and the DVCLive log in
 metrics/train/<corpus>/<model>/. With `train.common.nproc: N` (N > 1) the command
-re-runs itself under torchrun with N workers (DDP; see charlm/distributed.py); it also
+re-runs itself under torchrun with N workers (DDP; see charlm/train/distributed.py); it also
 runs as `torchrun --nproc_per_node N -m stages.train <corpus> <model>`.
 
 Environment (read here once; torchrun's workers inherit it): CHARLM_FRESH=1 is
@@ -17,10 +17,11 @@ import argparse
 import os
 import sys
 
-from charlm import distributed, paths
-from charlm.cli_util import run_main, stage_args
-from charlm.lookup import pick_device
-from charlm.train import resolve, train_model
+from charlm.core import paths
+from charlm.core.device import pick_device
+from charlm.core.entry import run_main, stage_args
+from charlm.train import distributed
+from charlm.train.run import resolve, train_model
 
 
 def _options(ap: argparse.ArgumentParser) -> None:

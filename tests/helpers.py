@@ -18,7 +18,7 @@ SHARED_MIRROR = (ROOT.parent / "shared" / "corpora").resolve()
 
 
 def mirror_folders(value: str | None) -> list[str]:
-    """The folder entries of a `:`-separated CHARLM_MIRROR value (as charlm.download splits
+    """The folder entries of a `:`-separated CHARLM_MIRROR value (as charlm.data.download splits
     it: a ':' before '//' or a port number is part of a URL); base URLs are left out."""
     entries = re.split(r":(?!//)(?!\d+(?:/|$))", value or "")
     return [e.strip() for e in entries if e.strip() and "://" not in e]

@@ -1,4 +1,4 @@
-"""The batched-gradient recurrent layers (charlm.bptt) compute PyTorch's own function and
+"""The batched-gradient recurrent layers (charlm.evaluate.bptt) compute PyTorch's own function and
 its exact gradients: values equal to nn.GRU / nn.RNN, gradients equal to autograd's
 through the module, and torch.autograd.gradcheck's finite differences in float64."""
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import bptt
-from charlm.dynamic import dynamic_log2prob, grad_rms
-from charlm.models import CharRNN, ModelConfig
+from charlm.evaluate import bptt
+from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms
+from charlm.neural.models import CharRNN, ModelConfig
 
 
 def _net(arch: str, layers: int = 2, dtype=torch.float64) -> CharRNN:

@@ -26,13 +26,13 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from charlm.checkpoint import load_checkpoint
-from charlm.distributed import DistInfo, broadcast_float, gather_batch, shard_batch
-from charlm.errors import TrainingError
+from charlm.neural.checkpoint import load_checkpoint
+from charlm.train.distributed import DistInfo, broadcast_float, gather_batch, shard_batch
+from charlm.core.errors import TrainingError
 from charlm.params import parse_params
-from charlm.batcher import StreamBatcher
-from charlm.train import train_model
-from charlm.train_state import state_tensors, states_from
+from charlm.train.batcher import StreamBatcher
+from charlm.train.run import train_model
+from charlm.train.state import state_tensors, states_from
 
 STOP_ENV, STOP_RANK_ENV = "CHARLM_STOP_AFTER_STEPS", "CHARLM_STOP_RANK"
 from test_train import prepared  # noqa: F401  (the tiny prepared corpus fixture)
@@ -202,7 +202,7 @@ def test_hidden_states_gather_and_shard_round_trip_in_the_global_stream_order():
 
 def _nan_worker(rank: int, port: int, prepared: Path, out: Path) -> None:
     """Rank 1's loss turns NaN at step 3; every rank must raise the TrainingError at step 3."""
-    import charlm.train as tr
+    import charlm.train.run as tr
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2, timeout=datetime.timedelta(seconds=60))
     real, calls = tr.F.cross_entropy, [0]

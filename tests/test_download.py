@@ -13,10 +13,10 @@ import zipfile
 
 import pytest
 
-from charlm import download
-from charlm.download import (FetchConfig, build_corpus, decode, fetch, mirror_candidates,
+from charlm.data import download
+from charlm.data.download import (FetchConfig, build_corpus, decode, fetch, mirror_candidates,
                              parse_mirrors, unpack)
-from charlm.errors import CorpusError, DownloadError
+from charlm.core.errors import CorpusError, DownloadError
 from charlm.params import from_dict, CorpusSpec
 
 from helpers import sha256
@@ -263,7 +263,7 @@ def test_real_tinyshakespeare_from_mirror(mirror, tmp_path):
 def test_fetch_unverified_retries_and_stores_the_file_by_its_hash(server, tmp_path):
     """`charlm corpus add`'s fetch: a transient failure is retried as in `fetch`; the file
     lands in the cache under its sha256; a missing file lists each candidate."""
-    from charlm.download import fetch_unverified
+    from charlm.data.download import fetch_unverified
     url = server.serve("/new.txt", TEXT, kind="fail_once")
     digest, size = fetch_unverified(url, tmp_path, mirrors=[], cfg=FAST)
     assert (digest, size) == (sha256(TEXT), len(TEXT))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from charlm import unpack as unpack_mod
-from charlm.download import FetchConfig, build_corpus
-from charlm.unpack import unpack
-from charlm.errors import CorpusError, ParamsError
+from charlm.data import unpack as unpack_mod
+from charlm.data.download import FetchConfig, build_corpus
+from charlm.data.unpack import unpack
+from charlm.core.errors import CorpusError, ParamsError
 from charlm.params import CorpusSpec, from_dict
 
 from helpers import sha256

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from charlm.download import FetchConfig, build_corpus, fetch
-from charlm.errors import DownloadError
+from charlm.data.download import FetchConfig, build_corpus, fetch
+from charlm.core.errors import DownloadError
 from charlm.params import CorpusSpec, from_dict
 
 from helpers import sha256

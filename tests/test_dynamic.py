@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.dynamic import dynamic_log2prob, grad_rms
-from charlm.models import CharRNN, ModelConfig, log2prob_sequence
-from charlm.vocab import Vocab
+from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms
+from charlm.neural.models import CharRNN, ModelConfig, log2prob_sequence
+from charlm.core.vocab import Vocab
 
 TEXT = "the cat sat on the mat. a dog ran to the log. " * 30
 
@@ -74,10 +74,10 @@ def test_evaluate_reports_dynamic_beside_static_and_saves_both(tmp_path, monkeyp
     both kinds of per-char log2 P for the mixture; the report's summary carries them."""
     from test_score_cli import CORPUS, build_repo
 
-    from charlm import paths
-    from charlm.evaluate import evaluate
+    from charlm.core import paths
+    from charlm.evaluate.run import evaluate
     from charlm.params import DynamicParams, SampleParams
-    from charlm.report import summary
+    from charlm.compare.report import summary
     repo = build_repo(tmp_path / "repo")
     monkeypatch.chdir(repo)
     m = evaluate(CORPUS, "lstm", SampleParams(chars=20),
@@ -93,7 +93,7 @@ def test_evaluate_reports_dynamic_beside_static_and_saves_both(tmp_path, monkeyp
 def test_splits_side_by_side_give_the_numbers_of_one_process(model_and_ids):
     """dynamic_splits runs the splits in worker processes, each on one thread: the same
     log2 P as one after the other in this process."""
-    from charlm.dynamic import dynamic_splits
+    from charlm.evaluate.dynamic import dynamic_splits
     net, ids, _ = model_and_ids
     splits = {"val": ids[:300], "test": ids[300:700]}
     one = dynamic_splits(net, ids, splits, 1e-3, 1e-3, 20, workers=1)

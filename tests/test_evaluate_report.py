@@ -11,12 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-from charlm import paths
-from charlm.check_metrics import compare, markdown
-from charlm.errors import CharlmError
-from charlm.evaluate import Scorer, bpc_stats, surprise_data
-from charlm.report import build_report, surprise_html
-from charlm.vocab import Vocab
+from charlm.core import paths
+from charlm.compare.check_metrics import compare, markdown
+from charlm.core.errors import CharlmError
+from charlm.evaluate.run import Scorer, bpc_stats, surprise_data
+from charlm.compare.report import build_report, surprise_html
+from charlm.core.vocab import Vocab
 
 from helpers import ROOT
 
@@ -54,7 +54,7 @@ def test_surprise_data_and_page():
 
 
 def _write_metrics(corpus, model, test_bpc, val_bpc=None, params=1000, **extra):
-    from charlm.fsutil import write_json
+    from charlm.core.fsutil import write_json
     write_json(paths.metrics_file(corpus, model), {
         "corpus": corpus, "model": model, "test_bpc": test_bpc, "val_bpc": val_bpc or test_bpc,
         "test_ppl": 2 ** test_bpc, "params": params, "train_chars": 12345, **extra})
@@ -62,7 +62,7 @@ def _write_metrics(corpus, model, test_bpc, val_bpc=None, params=1000, **extra):
 
 def test_build_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from charlm.fsutil import write_json
+    from charlm.core.fsutil import write_json
     for c in ("toy", "toy2"):
         _write_metrics(c, "ngram", 2.4, params=50_000)
         _write_metrics(c, "lstm", 2.1, params=200_000, train_chars=409600, steps=200)
@@ -270,7 +270,7 @@ def test_gate_with_a_baseline_file(tmp_path):
 def test_gate_judges_each_change_against_the_seed_noise_in_both_directions(tmp_path):
     """2 standard deviations of the seeds' test bpc: within is noise, beyond is a change
     (better or worse); 0 is "same"; a row without a measured spread says so."""
-    from charlm.check_metrics import load_noise, verdict
+    from charlm.compare.check_metrics import load_noise, verdict
     noise = tmp_path / "noise.json"
     noise.write_text(json.dumps({"rows": [
         {"corpus": "ts", "model": "lstm", "test_bpc": {"std": 0.01}},

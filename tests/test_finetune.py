@@ -12,13 +12,13 @@ import torch
 
 from helpers import copy_repo, run_dvc, set_params
 
-from charlm.errors import CheckpointError, ParamsError
-from charlm.finetune import id_map, init_from_trained
-from charlm.models import CharRNN, ModelConfig, load_trained
+from charlm.core.errors import CheckpointError, ParamsError
+from charlm.train.finetune import id_map, init_from_trained
+from charlm.neural.models import CharRNN, ModelConfig, load_trained
 from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams, load_params
-from charlm.prepare import prepare_text, save_prepared
-from charlm.train import train_model
-from charlm.vocab import Vocab
+from charlm.data.prepare import prepare_text, save_prepared
+from charlm.train.run import train_model
+from charlm.core.vocab import Vocab
 
 SPEC = ModelSpec(arch="gru", hidden_size=48, num_layers=1, dropout=0.0, embedding_dim=16)
 

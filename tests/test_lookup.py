@@ -7,8 +7,9 @@ import torch
 
 from helpers import ROOT
 
-from charlm.errors import CharlmError, ParamsError
-from charlm.lookup import pick_device, repo_params, train_command
+from charlm.core.errors import CharlmError, ParamsError
+from charlm.core.device import pick_device
+from charlm.cli.lookup import repo_params, train_command
 from charlm.params import load_params
 
 

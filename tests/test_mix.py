@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlm import paths
-from charlm.errors import CharlmError
-from charlm.mix import fit_weights, mix_corpus, mix_log2p
+from charlm.core import paths
+from charlm.core.errors import CharlmError
+from charlm.compare.mix import fit_weights, mix_corpus, mix_log2p
 
 RNG = np.random.default_rng(0)
 
@@ -43,7 +43,7 @@ def test_em_reaches_the_best_weights_on_val():
 
 
 def _write_components(models: dict[str, dict]) -> None:
-    from charlm.fsutil import atomic_open
+    from charlm.core.fsutil import atomic_open
     for m, arrays in models.items():
         with atomic_open(paths.log2p_file("toy", m), "wb") as f:
             np.savez(f, **arrays, params=np.int64(10), train_chars=np.int64(100))

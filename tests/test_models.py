@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from charlm.errors import CheckpointError
-from charlm.models import (CharRNN, LectureRNNCell, ModelConfig, describe, lecture_weight_count,
+from charlm.core.errors import CheckpointError
+from charlm.neural.models import (CharRNN, LectureRNNCell, ModelConfig, describe, lecture_weight_count,
                            load_trained, log2prob_sequence, memory_estimate, next_log2probs,
                            parameter_count, save_trained)
-from charlm.vocab import Vocab
+from charlm.core.vocab import Vocab
 
 
 def make(arch="rnn", V=9, H=12, L=1, E=5, seed=0) -> CharRNN:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from charlm import paths
-from charlm.fsutil import read_json, write_json
+from charlm.core import paths
+from charlm.core.fsutil import read_json, write_json
 
 from test_score_cli import CORPUS, build_repo, run
 

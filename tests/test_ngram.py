@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charlm.errors import CheckpointError, ParamsError, VocabError
+from charlm.core.errors import CheckpointError, ParamsError, VocabError
 from charlm.ngram import (FALLBACK_DISCOUNTS, NgramCounts, NgramLM, NgramModel, PackedMLE,
                           fit_model, modified_kn_discounts)
 from charlm.ngram.counts import _HashIndex
-from charlm.vocab import Vocab
+from charlm.core.vocab import Vocab
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from lecture_ngram import generate_text, train_char_lm_text  # noqa: E402

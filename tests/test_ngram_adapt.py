@@ -10,14 +10,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from charlm import paths
-from charlm.errors import ParamsError
-from charlm.evaluate import dynamic_scores
+from charlm.core import paths
+from charlm.core.errors import ParamsError
+from charlm.evaluate.run import dynamic_scores
 from charlm.ngram import NgramModel
 from charlm.ngram.adapt import adapted_log2prob, choose
 from charlm.params import DynamicParams, NgramAdaptParams
-from charlm.prepare import save_prepared
-from charlm.vocab import Vocab
+from charlm.data.prepare import save_prepared
+from charlm.core.vocab import Vocab
 from test_ngram import markov_text
 
 TEXT = markov_text(6000, "abcdefgh \n", seed=11)

@@ -14,11 +14,11 @@ import pytest
 
 from helpers import toy_params
 
-from charlm import paths
+from charlm.core import paths
 from charlm.cli import main
 from charlm.ngram import NgramModel, fit_and_select, write_orders_tsv
 from charlm.params import NgramParams, ParamsError, SplitParams, from_dict
-from charlm.prepare import prepare_text, save_prepared
+from charlm.data.prepare import prepare_text, save_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ("hello world, hello there.\nthe yellow fellow sells shells.\n" * 40

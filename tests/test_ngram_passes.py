@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from charlm.errors import ParamsError
+from charlm.core.errors import ParamsError
 from charlm.ngram import NgramCounts
 from charlm.ngram.passes import (CountPlan, MIN_CHUNK, PairStream, bucket_symbols,
                                  count_levels, plan)

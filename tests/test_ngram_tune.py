@@ -9,10 +9,10 @@ import itertools
 import numpy as np
 import pytest
 
-from charlm.errors import CheckpointError, ParamsError
+from charlm.core.errors import CheckpointError, ParamsError
 from charlm.ngram import NgramCounts, NgramModel
 from charlm.ngram.tune import LOWER, TOL_BPC, UPPER, DiscountTuner
-from charlm.vocab import Vocab
+from charlm.core.vocab import Vocab
 from test_ngram import markov_text
 
 

@@ -1,4 +1,4 @@
-"""Numerics profiles (charlm/numerics.py): the portable profile gives the same bits on every
+"""Numerics profiles (charlm/core/numerics.py): the portable profile gives the same bits on every
 x86-64 CPU, its start-up check refuses a setting that did not take effect, and no tracked
 output records a fact of the machine.
 
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import numerics
-from charlm.errors import CharlmError
+from charlm.core import numerics
+from charlm.core.errors import CharlmError
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "tests" / "numerics" / "probe.py"

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hypothesis import assume, given, settings, strategies as st
 
-from charlm.errors import ParamsError
+from charlm.core.errors import ParamsError
 from charlm.params import load_params, parse_params
 
 from helpers import ROOT

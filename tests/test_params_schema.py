@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from charlm.errors import ParamsError
+from charlm.core.errors import ParamsError
 from charlm.params import (EvaluateParams, NgramParams, PrepareParams, RunParams, TrainCommon,
                            load_params)
 

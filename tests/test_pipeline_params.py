@@ -127,7 +127,7 @@ PRESETS = ("lstm-10min", "lecture-rnn3", "char-rnn-lstm", "enwik8-lstm")
 def test_every_preset_resolves_validates_and_runs_from_one_readme_line(tmp_path):
     """Each preset is a train.models entry: valid once resolved against train.common, and
     the README runs it with one `dvc exp run` line whose pairs select it."""
-    from charlm.train import resolve
+    from charlm.train.run import resolve
     params = load_params(ROOT / "params.yaml")
     cmds = _readme_commands()
     for name in PRESETS:
@@ -152,7 +152,7 @@ def test_readme_preset_and_numbers_are_the_benchmarked_run(tmp_path):
         r"LSTM (\d+)x(\d+), embedding (\d+), dropout ([\d.]+)", q["model"]).groups()
 
     # the preset's settings
-    from charlm.train import resolve
+    from charlm.train.run import resolve
     spec, run = resolve(load_params(ROOT / "params.yaml").train, "lstm-10min")
     assert (spec.arch, spec.num_layers, spec.hidden_size, spec.embedding_dim, spec.dropout) == \
         ("lstm", int(layers), int(hidden), int(emb), float(dropout))
@@ -206,7 +206,7 @@ def test_every_documented_override_applies_on_its_own(tmp_path):
 
 def test_a_new_variant_is_defined_and_run_from_the_command_line(tmp_path):
     """A model name params.yaml does not define, added and selected with DVC's own overrides."""
-    from charlm.train import resolve
+    from charlm.train.run import resolve
     pairs = "run.pairs={tinyshakespeare-gru_tiny: {corpus: tinyshakespeare, model: gru_tiny}}"
     define = "++train.models.gru_tiny={arch: gru, hidden_size: 32, num_layers: 1, steps: 20}"
     params = _apply(tmp_path, ["~run.pairs", "+" + pairs, define])      # in place of the pairs
@@ -216,7 +216,7 @@ def test_a_new_variant_is_defined_and_run_from_the_command_line(tmp_path):
     assert len(added.run.pairs) == len(load_params(ROOT / "params.yaml").run.pairs) + 1
     spec, run = resolve(params.train, "gru_tiny")
     assert (spec.arch, spec.hidden_size, spec.num_layers, run.steps) == ("gru", 32, 1, 20)
-    from charlm.errors import ParamsError
+    from charlm.core.errors import ParamsError
     with pytest.raises(ParamsError, match=r"run.pairs.tinyshakespeare-gru_tiny.model: unknown "
                                           r"model 'gru_tiny'"):
         _apply(tmp_path, ["~run.pairs", "+" + pairs])

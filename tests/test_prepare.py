@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from charlm.errors import CorpusError, VocabError
+from charlm.core.errors import CorpusError, VocabError
 from charlm.params import SplitParams
-from charlm.prepare import prepare_text, save_prepared, split_bounds, load_split
-from charlm.vocab import UNK_CHAR, UNK_ID, Vocab
+from charlm.data.prepare import prepare_text, save_prepared, split_bounds
+from charlm.core.splits import load_split
+from charlm.core.vocab import UNK_CHAR, UNK_ID, Vocab
 
 from helpers import copy_repo, run_dvc, set_params
 

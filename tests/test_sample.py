@@ -12,12 +12,12 @@ import torch
 
 from helpers import toy_params
 
-from charlm import sample as sample_mod
+from charlm.evaluate import sample as sample_mod
 from charlm.cli import main as cli_main
-from charlm.errors import ParamsError, VocabError
-from charlm.models import CharRNN, ModelConfig, next_log2probs, save_trained
-from charlm.sample import sample, sample_batch, sample_stream
-from charlm.vocab import Vocab
+from charlm.core.errors import ParamsError, VocabError
+from charlm.neural.models import CharRNN, ModelConfig, next_log2probs, save_trained
+from charlm.evaluate.sample import sample, sample_batch, sample_stream
+from charlm.core.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -252,8 +252,8 @@ def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch,
 def test_cli_samples_from_a_training_checkpoint(tmp_path):
     """End to end: train a tiny model, sample from checkpoint/last.safetensors in a subprocess."""
     from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams
-    from charlm.prepare import prepare_text, save_prepared
-    from charlm.train import train_model
+    from charlm.data.prepare import prepare_text, save_prepared
+    from charlm.train.run import train_model
     text = "abc abd abe. " * 400
     prepared = tmp_path / "data" / "prepared" / "toy"
     save_prepared(prepared, *prepare_text(text, SplitParams(0.8, 0.1, 0.1), "toy"))

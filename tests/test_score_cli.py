@@ -19,20 +19,22 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import paths, score_cli
+from charlm.core import paths
+from charlm.cli import score as score_cli
 from charlm.cli import main
-from charlm.errors import CharlmError
-from charlm.evaluate import evaluate, load_scorer
-from charlm.fsutil import read_json, write_json, write_text
-from charlm.lookup import pick_device
-from charlm.models import load_trained, next_log2probs
+from charlm.core.errors import CharlmError
+from charlm.evaluate.run import evaluate, load_scorer
+from charlm.core.fsutil import read_json, write_json, write_text
+from charlm.core.device import pick_device
+from charlm.neural.models import load_trained, next_log2probs
 from charlm.ngram import NgramModel, fit_and_select
 from charlm.params import (ModelSpec, NgramParams, SampleParams, SplitParams, TrainCommon,
                            TrainParams, from_dict, load_params)
-from charlm.prepare import load_split, prepare_text, save_prepared
-from charlm.scoring import bpc_stats
-from charlm.train import train_model
-from charlm.vocab import Vocab
+from charlm.core.splits import load_split
+from charlm.data.prepare import prepare_text, save_prepared
+from charlm.core.scoring import bpc_stats
+from charlm.train.run import train_model
+from charlm.core.vocab import Vocab
 
 from helpers import ROOT
 

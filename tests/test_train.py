@@ -15,12 +15,12 @@ import pytest
 import torch
 import yaml
 
-from charlm.checkpoint import load_checkpoint
-from charlm.errors import CheckpointError, ParamsError, TrainingError
-from charlm.batcher import StreamBatcher
+from charlm.neural.checkpoint import load_checkpoint
+from charlm.core.errors import CheckpointError, ParamsError, TrainingError
+from charlm.train.batcher import StreamBatcher
 from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams, parse_params
-from charlm.prepare import prepare_text, save_prepared
-from charlm.train import TrainingInterrupted, lr_at, resolve, train_model
+from charlm.data.prepare import prepare_text, save_prepared
+from charlm.train.run import TrainingInterrupted, lr_at, resolve, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "big"]
@@ -180,7 +180,7 @@ def test_cpu_bf16_autocast_is_opt_in_learns_and_is_deterministic(prepared, tmp_p
     assert a["best_val_bpc"] != fp32["best_val_bpc"]                  # the autocast did apply
     assert abs(a["best_val_bpc"] - fp32["best_val_bpc"]) < 0.1        # and trains like fp32
     # on CPU the LSTM core itself runs in bf16 (on CUDA it is kept in fp32; see models.py)
-    from charlm.models import CharRNN, ModelConfig
+    from charlm.neural.models import CharRNN, ModelConfig
     m = CharRNN(ModelConfig(arch="lstm", vocab_size=10, hidden_size=16, num_layers=2, dropout=0.0,
                             embedding_dim=8))
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -9,10 +9,10 @@ import re
 import pytest
 import torch
 
-from charlm.errors import TrainingError
+from charlm.core.errors import TrainingError
 from charlm.params import ModelSpec, TrainCommon, TrainParams
-from charlm.train import TrainingInterrupted, resolve, train_model
-from charlm.train_state import fingerprint
+from charlm.train.run import TrainingInterrupted, resolve, train_model
+from charlm.train.state import fingerprint
 
 from test_train import prepared  # noqa: F401  (the tiny prepared corpus fixture)
 
@@ -51,7 +51,7 @@ def test_a_step_hook_stops_after_that_step_with_a_checkpoint(prepared, tmp_path)
     with pytest.raises(TrainingInterrupted, match="why not: stopped after step 7/40"):
         train_model(prepared, tmp_path / "m", small(), "m", progress=False, log=lambda m: None,
                     on_step=lambda done: "why not" if done == 7 else None)
-    from charlm.checkpoint import load_checkpoint
+    from charlm.neural.checkpoint import load_checkpoint
     assert load_checkpoint(tmp_path / "m" / "checkpoint" / "last.safetensors")[1]["step"] == 7
 
 
@@ -72,7 +72,7 @@ def test_overrides_apply_and_a_common_min_lr_above_the_models_lr_is_clamped():
 
 def test_only_result_changing_keys_enter_the_fingerprint():
     import numpy as np
-    from charlm.models import ModelConfig
+    from charlm.neural.models import ModelConfig
     cfg = ModelConfig.from_shape(SPEC, 10)
     data = np.arange(100, dtype=np.uint8)
     base = fingerprint(cfg, TrainCommon(), data)

@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from ..errors import ParamsError
+from ..core.errors import ParamsError
 from .model import NgramModel
 
 

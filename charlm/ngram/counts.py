@@ -19,8 +19,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..errors import ParamsError, VocabError
-from ..vocab import smallest_uint
+from ..core.errors import ParamsError, VocabError
+from ..core.vocab import smallest_uint
 from .passes import count_levels, plan
 
 DEFAULT_MEMORY_MB = 1024             # counting's working arrays (ngram.memory_mb)

@@ -8,8 +8,8 @@ from typing import Callable, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ParamsError, VocabError
-from ..vocab import Vocab
+from ..core.errors import ParamsError, VocabError
+from ..core.vocab import Vocab
 
 
 @runtime_checkable

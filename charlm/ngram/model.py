@@ -8,8 +8,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import CheckpointError, ParamsError, VocabError
-from ..vocab import Vocab
+from ..core.errors import CheckpointError, ParamsError, VocabError
+from ..core.vocab import Vocab
 from .counts import NgramCounts, check_order
 from .lm import checked_history, log2, padded, query_history, sample_text
 from .smoothing import build_levels, check_smoothing

@@ -8,8 +8,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import VocabError
-from ..vocab import Vocab
+from ..core.errors import VocabError
+from ..core.vocab import Vocab
 from .counts import NgramCounts, check_order
 from .lm import NgramLM, checked_history, log2, padded, query_history, sample_text
 from .model import NgramModel

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ParamsError
+from ..core.errors import ParamsError
 
 MB = 2**20
 TEMP_BYTES_PER_ELEMENT = 48   # a chunk's temporaries: argsort (8), sorted copies, flags...

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fsutil import write_text
-from ..scoring import bpc, perplexity
-from ..vocab import Vocab
+from ..core.fsutil import write_text
+from ..core.scoring import bpc, perplexity
+from ..core.vocab import Vocab
 from .counts import NgramCounts
 from .model import NgramModel
 from .tune import DiscountTuner

@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import ParamsError
+from ..core.errors import ParamsError
 from .counts import NgramCounts
 
 SMOOTHINGS = ("mle", "kneser_ney", "witten_bell", "add_k")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError, VocabError
-from ..fsutil import atomic_open, sha256_file, write_json
-from ..vocab import Vocab, smallest_uint
+from ..core.errors import CheckpointError, VocabError
+from ..core.fsutil import atomic_open, sha256_file, write_json
+from ..core.vocab import Vocab, smallest_uint
 from .counts import NgramCounts
 
 FORMAT = "charlm-ngram"

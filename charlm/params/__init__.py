@@ -16,12 +16,27 @@ from typing import Any, Literal
 
 import yaml
 
-from ..errors import ParamsError
+from ..core.errors import ParamsError
 from .convert import did_you_mean, fail, from_dict, positive
-from .sections import (OVERRIDABLE, CorpusSpec, DynamicParams, EvaluateParams, Finetune, ModelShape, ModelSpec,
-                       NgramAdaptParams,
-                       NgramParams, Pair, PrepareParams, RunParams, SampleParams, Source, SplitParams,
-                       TrainCommon, TrainParams)
+from .sections import (
+    OVERRIDABLE,
+    CorpusSpec,
+    DynamicParams,
+    EvaluateParams,
+    Finetune,
+    ModelShape,
+    ModelSpec,
+    NgramAdaptParams,
+    NgramParams,
+    Pair,
+    PrepareParams,
+    RunParams,
+    SampleParams,
+    Source,
+    SplitParams,
+    TrainCommon,
+    TrainParams,
+)
 
 DEFAULT_PARAMS = Path("params.yaml")
 CORPORA_FILE = "corpora.yaml"        # read from the params file's folder
@@ -42,7 +57,7 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     # portable: the same bits on every x86-64 CPU; native: the CPU's fastest kernels
-    # (charlm/numerics.py). dvc.yaml passes it to each computing stage as CHARLM_NUMERICS.
+    # (charlm/core/numerics.py). dvc.yaml passes it to each computing stage as CHARLM_NUMERICS.
     numerics: Literal["portable", "native"] = "portable"
 
     def corpus(self, name: str) -> CorpusSpec:

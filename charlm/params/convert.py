@@ -21,7 +21,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from ..errors import ParamsError
+from ..core.errors import ParamsError
 
 
 def fail(where: str, msg: str) -> typing.NoReturn:

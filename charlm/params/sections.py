@@ -97,7 +97,7 @@ class PrepareParams:
 
 @dataclass(kw_only=True)
 class ModelShape:
-    """What a neural model is: charlm.models.ModelConfig adds the vocabulary size."""
+    """What a neural model is: charlm.neural.models.ModelConfig adds the vocabulary size."""
     arch: Arch
     hidden_size: int                      # units per layer
     num_layers: int = 1
@@ -318,7 +318,7 @@ class NgramAdaptParams:
 
 @dataclass
 class DynamicParams:
-    """Dynamic evaluation (charlm.dynamic), chosen on val (benchmarks/dynamic_eval.py),
+    """Dynamic evaluation (charlm.evaluate.dynamic), chosen on val (benchmarks/dynamic_eval.py),
     and the adapted n-gram (`ngram`) of every corpus."""
     # the runs (keys of run.pairs or run.finetune) to adapt; a key not run is ignored
     pairs: list[str] = field(default_factory=lambda: [

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from charlm.checkpoint import load_checkpoint  # noqa: E402
-from charlm.errors import TrainingError  # noqa: E402
+from charlm.neural.checkpoint import load_checkpoint  # noqa: E402
+from charlm.core.errors import TrainingError  # noqa: E402
 from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams  # noqa: E402
-from charlm.prepare import prepare_text, save_prepared  # noqa: E402
-from charlm.train import train_model  # noqa: E402
+from charlm.data.prepare import prepare_text, save_prepared  # noqa: E402
+from charlm.train.run import train_model  # noqa: E402
 
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), flush=True)
 words = np.random.default_rng(0).choice(["the", "cat", "sat", "on", "a", "mat", "dog"], 5000)

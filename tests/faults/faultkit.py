@@ -35,7 +35,7 @@ MODEL = {"arch": "lstm", "hidden_size": 24, "num_layers": 2, "embedding_dim": 8}
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory) -> Path:
     from charlm.params import SplitParams
-    from charlm.prepare import prepare_text, save_prepared
+    from charlm.data.prepare import prepare_text, save_prepared
     d = tmp_path_factory.mktemp("faults-prepared") / "tiny"
     vocab, arrays, stats = prepare_text(tiny_text(), SplitParams(0.8, 0.1, 0.1), "tiny")
     save_prepared(d, vocab, arrays, stats)

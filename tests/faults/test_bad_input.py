@@ -89,7 +89,7 @@ def test_vocabulary_over_65535_switches_to_uint32_through_prepare_ngram_and_trai
 def trained(tmp_path_factory, prepared):
     """A project with a tiny trained model (in process) for the sampling/query commands."""
     from charlm.params import load_params
-    from charlm.train import train_model
+    from charlm.train.run import train_model
     root = make_project(tmp_path_factory.mktemp("trained") / "p", prepared, steps=10, eval_every=10,
                         checkpoint_every=10)
     p = Project(root)

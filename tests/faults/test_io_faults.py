@@ -14,8 +14,8 @@ from helpers import ROOT, copy_repo, run_dvc, set_params
 
 DISK_FULL = r"""
 import resource, signal, sys
-from charlm.cli_util import run_main
-from charlm.fsutil import write_bytes
+from charlm.core.entry import run_main
+from charlm.core.fsutil import write_bytes
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)      # get EFBIG instead of being killed
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 run_main(lambda: write_bytes(sys.argv[1], b"x" * 100_000))

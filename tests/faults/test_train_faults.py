@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from charlm.checkpoint import load_checkpoint, save_checkpoint
+from charlm.neural.checkpoint import load_checkpoint, save_checkpoint
 from faultkit import one_line_error
 
 SEED = 6          # seeds the choice of the step at which the run is killed
@@ -141,7 +141,7 @@ def test_corrupt_checkpoints_are_a_clear_error_and_fresh_moves_them_aside(projec
 def stop_in_process(p, step: int) -> None:
     """The stage's training, stopped after `step` (the SIGTERM path) with a checkpoint: in process."""
     from charlm.params import load_params
-    from charlm.train import TrainingInterrupted, train_model
+    from charlm.train.run import TrainingInterrupted, train_model
     params = load_params(p.root / "params.yaml").train
     with pytest.raises(TrainingInterrupted, match=f"after step {step}/"):
         train_model(p.root / "data" / "prepared" / "tiny", p.model, params, "lstm",
@@ -152,7 +152,7 @@ def stop_in_process(p, step: int) -> None:
 
 def test_checkpoint_of_other_params_is_moved_aside_not_overwritten(project, prepared, tmp_path):
     from charlm.params import load_params
-    from charlm.train import train_model
+    from charlm.train.run import train_model
     p = project()
     stop_in_process(p, 14)
     logs: list[str] = []
@@ -217,9 +217,9 @@ def test_absurd_learning_rate_stops_with_a_training_error_and_keeps_the_last_goo
 def test_nan_weights_are_never_checkpointed_nor_kept_as_best(prepared, tmp_path, monkeypatch):
     """The CUDA path checks the loss only at log steps; the checkpoint guard catches NaN weights
     that appear between them (simulated on CPU: the optimiser poisons a weight at step 10)."""
-    from charlm.errors import TrainingError
+    from charlm.core.errors import TrainingError
     from charlm.params import ModelSpec, TrainCommon, TrainParams
-    from charlm.train import train_model
+    from charlm.train.run import train_model
     calls = {"n": 0}
     real_step = torch.optim.AdamW.step
 

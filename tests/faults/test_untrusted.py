@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.models import save_trained
+from charlm.neural.models import save_trained
 from faultkit import ENV, Project, make_project, one_line_error
 
 CLI = [sys.executable, "-m", "charlm.cli"]
@@ -44,14 +44,14 @@ def test_the_planted_pickle_is_live_and_torch_weights_only_refuses_it(tmp_path):
 
 
 def test_loaders_refuse_a_planted_pickle_and_never_run_it(tmp_path, prepared):
-    from charlm.vocab import Vocab
+    from charlm.core.vocab import Vocab
     root = make_project(tmp_path / "p", prepared, steps=10, eval_every=10, checkpoint_every=10)
     p, marker = Project(root), tmp_path / "PWNED"
     # 1. as the training checkpoint: the train stage
     p.ckpt.parent.mkdir(parents=True)
     torch.save({"model": Evil(marker)}, p.ckpt)
     # 2. as a model's weights (config.json valid): `charlm sample`
-    from charlm.models import CharRNN, ModelConfig
+    from charlm.neural.models import CharRNN, ModelConfig
     vocab = Vocab.load(prepared / "vocab.json")
     other = root / "other_model"
     save_trained(other, CharRNN(ModelConfig(arch="gru", vocab_size=vocab.size, hidden_size=8)), vocab)
@@ -98,9 +98,9 @@ def test_params_yaml_with_python_tags_is_refused(tmp_path, prepared):
 
 
 def test_flipped_bytes_in_a_trained_model_are_caught(tmp_path, prepared):
-    from charlm.errors import CheckpointError
-    from charlm.models import CharRNN, ModelConfig, load_trained
-    from charlm.vocab import Vocab
+    from charlm.core.errors import CheckpointError
+    from charlm.neural.models import CharRNN, ModelConfig, load_trained
+    from charlm.core.vocab import Vocab
     vocab = Vocab.load(prepared / "vocab.json")
     d = tmp_path / "m"
     save_trained(d, CharRNN(ModelConfig(arch="gru", vocab_size=vocab.size, hidden_size=8)), vocab)

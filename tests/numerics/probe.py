@@ -16,12 +16,13 @@ import charlm  # noqa: F401  (first: applies the numerics profile)
 import numpy as np
 import torch
 
-from charlm import numerics
-from charlm.dynamic import dynamic_log2prob, grad_rms
-from charlm.models import log2prob_sequence
+from charlm.core import numerics
+from charlm.evaluate.dynamic import dynamic_log2prob, grad_rms
+from charlm.neural.models import log2prob_sequence
 from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams
-from charlm.prepare import load_split, prepare_text, save_prepared
-from charlm.train import train_model
+from charlm.core.splits import load_split
+from charlm.data.prepare import prepare_text, save_prepared
+from charlm.train.run import train_model
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "big"]
 

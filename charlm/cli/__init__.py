@@ -1,0 +1,1 @@
+"""The `charlm` command: one module per subcommand (main.py builds the parser)."""

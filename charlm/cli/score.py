@@ -1,0 +1,242 @@
+"""`charlm score`: bits per char and perplexity of any text under a trained model.
+
+    charlm score --corpus tinyshakespeare --model lstm play.txt
+    head -c 20000 notes.tex | charlm score --corpus latex --model ngram
+    charlm score --corpus tinyshakespeare --model gru --json --per-char bits.tsv play.txt
+
+The text is scored the way the evaluate stage scores the test split: as one stream,
+the first char from the empty history, every later char after all the chars before
+it. bpc = total bits / chars; perplexity = 2 ** bpc. Characters the model never saw
+in training are scored as its unknown character; they are counted and listed.
+
+--per-char writes one row per char: its position (from 0), the char (\\n, \\t, \\\\ and
+other invisible chars escaped), its -log2 P ("bits") and the model's most likely
+char at that position ("top").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from ..core.device import DEVICES, pick_device
+from ..core.errors import CharlmError
+from ..core.fsutil import atomic_open, read_json
+from ..core.vocab import UNK_CHAR, UNK_ID, Vocab, codepoints
+from .lookup import NGRAM, repo_params, trained_dir
+
+if TYPE_CHECKING:
+    from ..evaluate.run import Scorer
+
+TOP_BLOCK = 4096        # chars per block when computing the top predictions
+SHOWN_UNKNOWN = 10      # distinct unknown chars named in the one-line summary
+
+
+@dataclass
+class Scored:
+    """One text scored by one model."""
+    text: str
+    ids: np.ndarray
+    log2p: np.ndarray       # log2 P of each char, as the evaluate stage computes it
+    unknown: list[str]      # distinct chars not in the vocabulary, in order of appearance
+    unknown_chars: int      # how many chars of the text are unknown
+    device: str
+    scorer: Scorer
+    vocab: Vocab            # the model's own (stored with it)
+
+
+# --------------------------------------------------------------------------- input
+
+def read_input(source: str) -> tuple[str, str]:
+    """(text, how to name it) from a file or, for "-", from stdin; strict UTF-8, not empty."""
+    label = "stdin" if source == "-" else source
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise CharlmError(f"{source}: no such file") from None
+    except OSError as e:
+        raise CharlmError(f"{source}: cannot read ({e.strerror or e})") from None
+    text = decode_utf8(data, label)
+    if not text:
+        raise CharlmError(f"{label}: no text to score (the input is empty)")
+    return text, label
+
+
+def decode_utf8(data: bytes, label: str) -> str:
+    """Strict UTF-8 (a leading byte-order mark is dropped); errors name the byte offset."""
+    try:
+        text = data.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as e:
+        raise CharlmError(f"{label}: not valid UTF-8 at byte offset {e.start} "
+                          f"(byte 0x{data[e.start]:02x}: {e.reason})") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+# --------------------------------------------------------------------------- scoring
+
+def model_vocab(model_dir: Path, model: str) -> Vocab:
+    """The vocabulary a trained model was built with (stored beside its weights)."""
+    meta_file = model_dir / ("model.json" if model == NGRAM else "config.json")
+    try:
+        v = read_json(meta_file)["vocab"]
+        return Vocab(list(v["chars"]), list(v["counts"]))
+    except FileNotFoundError:
+        raise CharlmError(f"{meta_file}: not found (the model folder is incomplete)") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise CharlmError(f"{meta_file}: no readable vocabulary ({e})") from None
+
+
+def unknown_chars(text: str, ids: np.ndarray) -> list[str]:
+    """The distinct chars that were encoded as the unknown id, in order of first appearance."""
+    cps = codepoints(text)[ids == UNK_ID]
+    uniq, first = np.unique(cps, return_index=True)
+    return [chr(int(c)) for c in uniq[np.argsort(first)]]
+
+
+def score_text(text: str, corpus: str, model: str, model_dir: Path, device: str) -> Scored:
+    """Score `text` with the evaluate stage's exact routine (`Scorer.log2prob_sequence`)."""
+    from ..evaluate.run import load_scorer
+    vocab = model_vocab(model_dir, model)
+    ids, n_unknown = vocab.encode(text)
+    scorer = load_scorer(corpus, model, device)
+    log2p = np.asarray(scorer.log2prob_sequence(ids), dtype=np.float64)
+    if len(log2p) != len(ids):
+        raise CharlmError(f"{corpus}/{model}: scored {len(log2p)} of {len(ids)} chars")
+    return Scored(text, ids, log2p, unknown_chars(text, ids) if n_unknown else [],
+                  n_unknown, device, scorer, vocab)
+
+
+# --------------------------------------------------------------------------- top predictions
+
+def ngram_top(scorer: Scorer, ids: np.ndarray, block: int = TOP_BLOCK) -> Iterator[np.ndarray]:
+    """The n-gram's most likely next id at each position, `block` positions at a time
+    (each block is given the `order` chars before it: the same history as the whole text)."""
+    order = int(scorer.info["order"])
+    for start in range(0, len(ids), block):
+        lo = max(0, start - order)
+        table = scorer.next_log2probs(ids[lo:start + block])
+        yield table[start - lo:].argmax(axis=1)
+
+
+def neural_top(model_dir: Path, ids: np.ndarray, device: str,
+               block: int = TOP_BLOCK) -> Iterator[np.ndarray]:
+    """The network's most likely next id at each position, `block` positions at a time,
+    its state carried from block to block (one stream, as in scoring)."""
+    import torch
+
+    from ..neural.models import load_trained
+    net, _, _ = load_trained(model_dir, device)
+    x = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(device)
+    state = None
+    with torch.no_grad():
+        first = net.empty_history_logits().argmax().view(1)
+        for start in range(0, len(ids), block):    # positions start+1 .. start+block
+            logits, state = net(x[start:start + block, None], state)
+            tops = logits[:, 0].argmax(dim=-1)
+            yield (torch.cat([first, tops]) if start == 0 else tops).cpu().numpy()
+
+
+def top_predictions(scored: Scored, model: str, model_dir: Path) -> Iterator[np.ndarray]:
+    """Blocks of the model's top prediction ids, in text order, covering every char once."""
+    if model == NGRAM:
+        return ngram_top(scored.scorer, scored.ids, TOP_BLOCK)
+    return _trimmed(neural_top(model_dir, scored.ids, scored.device, TOP_BLOCK), len(scored.ids))
+
+
+def _trimmed(blocks: Iterator[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """The first `n` entries of a stream of blocks (the last input char predicts nothing)."""
+    done = 0
+    for b in blocks:
+        b = b[: n - done]
+        done += len(b)
+        if len(b):
+            yield b
+
+
+# --------------------------------------------------------------------------- output
+
+def escape(ch: str) -> str:
+    """A char as one TSV cell: backslash and invisible chars (newline, tab...) escaped."""
+    return repr(ch)[1:-1] if ch == "\\" or not ch.isprintable() else ch
+
+
+def write_per_char(path: Path, scored: Scored, tops: Iterator[np.ndarray]) -> None:
+    """The per-char TSV (pos, char, bits, top), written atomically."""
+    table = [escape(c) for c in [UNK_CHAR] + scored.vocab.chars]
+    try:
+        with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write("pos\tchar\tbits\ttop\n")
+            pos = 0
+            for top in tops:
+                rows = [f"{pos + i}\t{escape(scored.text[pos + i])}\t{-scored.log2p[pos + i]:.6f}"
+                        f"\t{table[t]}\n" for i, t in enumerate(top.tolist())]
+                f.write("".join(rows))
+                pos += len(top)
+    except OSError as e:
+        raise CharlmError(f"--per-char {path}: cannot write ({e.strerror or e})") from None
+
+
+def summary(args: argparse.Namespace, scored: Scored, stats: dict) -> dict:
+    """What `--json` prints."""
+    return {"corpus": args.corpus, "model": args.model, "file": args.file,
+            "chars": stats["chars"], "bits": float(-scored.log2p.sum()),
+            "bpc": stats["bpc"], "ppl": stats["ppl"],
+            "unknown_chars": scored.unknown_chars, "unknown": scored.unknown,
+            "device": scored.device}
+
+
+def summary_line(s: dict, label: str) -> str:
+    """The default output: one line."""
+    line = (f"{s['corpus']}/{s['model']} on {label}: {s['chars']:,} chars, "
+            f"{s['bpc']:.4f} bpc, perplexity {s['ppl']:.3f}")
+    if s["unknown_chars"]:
+        shown = ", ".join(repr(c) for c in s["unknown"][:SHOWN_UNKNOWN])
+        more = len(s["unknown"]) - SHOWN_UNKNOWN
+        shown += f" and {more} more" if more > 0 else ""
+        line += f" ({s['unknown_chars']:,} unknown chars: {shown})"
+    return line
+
+
+# --------------------------------------------------------------------------- command
+
+def run(args: argparse.Namespace) -> int:
+    """Check the names, read and score the text, then write the outputs."""
+    from ..core.scoring import bpc_stats
+    params = repo_params()
+    model_dir = trained_dir(params, args.corpus, args.model)
+    text, label = read_input(args.file)
+    device = "cpu" if args.model == NGRAM else pick_device(args.device)
+    scored = score_text(text, args.corpus, args.model, model_dir, device)
+    stats = bpc_stats(scored.log2p)
+    if args.per_char:
+        tops = top_predictions(scored, args.model, model_dir)
+        write_per_char(Path(args.per_char), scored, tops)
+    s = summary(args, scored, stats)
+    print(json.dumps(s, ensure_ascii=False) if args.json else summary_line(s, label))
+    return 0
+
+
+def register(sub) -> None:
+    from ..core.entry import HelpFormatter
+    p = sub.add_parser("score", help="bits per char and perplexity of a text under a trained model",
+                       description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("file", nargs="?", default="-", metavar="FILE",
+                   help="UTF-8 text file to score; - reads stdin (default: -)")
+    p.add_argument("--corpus", required=True, help="corpus the model was trained on (required)")
+    p.add_argument("--model", required=True,
+                   help="ngram, or a neural model name from params.yaml train.models (required)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of the one-line summary (default: off)")
+    p.add_argument("--per-char", metavar="OUT.tsv", default=None,
+                   help="also write each char's bits and the model's top prediction to this "
+                        "TSV file (default: none)")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where a neural model runs: auto is cuda when a GPU is present, else "
+                        "cpu; the n-gram always runs on cpu (default: auto)")
+    p.set_defaults(func=run)

@@ -1,0 +1,1 @@
+"""Corpora in: download (checksummed, mirrors), unpack archives, prepare splits and vocabulary."""

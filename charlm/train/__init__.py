@@ -1,0 +1,1 @@
+"""Training the neural models: the loop, batches, checkpoints and resume, logs, DDP, fine-tuning."""
