@@ -36,13 +36,14 @@ ADAM_BETAS = (0.9, 0.99)
 RESEED_STRIDE = 1_000_003     # a rank without its saved RNG reseeds at seed + stride * step + rank
 # The code that decides what training computes: part of the fingerprint, so a finished
 # checkpoint of older code is not silently reused when `dvc repro` re-runs the stage.
-CODE_FILES = ("train.py", "train_state.py", "batcher.py", "models.py", "finetune.py")
+CODE_FILES = ("train/run.py", "train/state.py", "train/batcher.py", "neural/models.py",
+              "train/finetune.py")     # relative to the charlm package
 
 
 def code_version() -> str:
     h = hashlib.sha256()
     for name in CODE_FILES:
-        h.update((Path(__file__).parent / name).read_bytes())
+        h.update((Path(__file__).parents[1] / name).read_bytes())
     return h.hexdigest()[:16]
 
 
