@@ -1,9 +1,10 @@
-"""The params schema against the committed params files: defaults equal to params.yaml
-(deleting a key must not silently change a run), corpora from corpora.yaml, model
-names checked against train.models."""
+"""The params schema against the committed params files: defaults written once, in
+params.yaml (the schema reads them), corpora from corpora.yaml, model names checked
+against train.models."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from pathlib import Path
 
@@ -11,41 +12,75 @@ import pytest
 import yaml
 
 from charlm.core.errors import ParamsError
-from charlm.params import (EvaluateParams, NgramParams, PrepareParams, RunParams, TrainCommon,
-                           load_params)
+from charlm.params import (DynamicParams, NgramParams, SampleParams, SplitParams, TrainCommon,
+                           from_dict, load_params)
+from charlm.params import defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
 
 
-def defaults(cls) -> dict:
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            v = f.default_factory()
-            out[f.name] = defaults(type(v)) if dataclasses.is_dataclass(v) else v
-    return out
+SECTIONS = ROOT / "charlm" / "params" / "sections.py"
 
 
-@pytest.mark.parametrize("cls, raw", [
-    (TrainCommon, RAW["train"]["common"]),
-    (NgramParams, RAW["ngram"]),
-    (PrepareParams, RAW["prepare"]),
-    (EvaluateParams, RAW["evaluate"]),
-    (RunParams, RAW["run"]),
-], ids=["train.common", "ngram", "prepare", "evaluate", "run"])
-def test_defaults_equal_params_yaml(cls, raw):
-    d = defaults(cls)
-    assert set(d) <= set(raw), f"{cls.__name__}: defaults for keys params.yaml lacks: {set(d) - set(raw)}"
-    for key, value in d.items():
-        assert raw[key] == value, f"{cls.__name__}.{key}: default {value!r}, params.yaml {raw[key]!r}"
+def _decorated(node: ast.ClassDef) -> str | None:
+    for d in node.decorator_list:
+        if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "defaults_from":
+            return d.args[0].value
+    return None
 
 
-def test_every_train_common_key_is_in_params_yaml():
-    names = {f.name for f in dataclasses.fields(TrainCommon)}
-    assert names == set(RAW["train"]["common"])
+def test_no_default_is_written_in_the_schema():
+    """Each section that params.yaml sets takes its defaults from the file (defaults_from):
+    its fields carry no value of their own, only nested sections and resumable() markers."""
+    own, sections = [], []
+    for node in ast.walk(ast.parse(SECTIONS.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef) and _decorated(node):
+            sections.append(_decorated(node))
+            for stmt in node.body:
+                if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                    call = stmt.value
+                    ok = isinstance(call, ast.Call) and (
+                        getattr(call.func, "id", "") == "resumable" or
+                        [k.arg for k in call.keywords] == ["default_factory"]
+                        and isinstance(call.keywords[0].value, ast.Name))
+                    if not ok:
+                        own.append(f"{node.name}.{stmt.target.id}")
+    assert not own, f"defaults written in the schema, not params.yaml: {own}"
+    assert {"prepare.split", "ngram", "train.common", "evaluate.sample", "evaluate.dynamic",
+            "evaluate.dynamic.ngram"} <= set(sections)
+
+
+@pytest.mark.parametrize("cls, section", [
+    (TrainCommon, "train.common"), (NgramParams, "ngram"), (SplitParams, "prepare.split"),
+    (SampleParams, "evaluate.sample"), (DynamicParams, "evaluate.dynamic"),
+])
+def test_every_key_of_a_section_is_in_params_yaml_and_the_reverse(cls, section):
+    node = RAW
+    for key in section.split("."):
+        node = node[key]
+    names = {f.name for f in dataclasses.fields(cls)}
+    assert names == set(node)
+
+
+def test_a_key_the_defaults_file_lacks_is_required(monkeypatch):
+    """defaults_from gives a field the file's value; a field the file does not set has no
+    default: a params file without it is refused, not run on a value from elsewhere."""
+    monkeypatch.setattr(defaults, "_RAW", {"toy": {"a": 3, "xs": [1, 2]}})
+
+    @dataclasses.dataclass
+    @defaults.defaults_from("toy")
+    class Toy:
+        a: int
+        xs: list[int]
+        b: int
+
+    t = from_dict(Toy, {"b": 1})
+    assert (t.a, t.xs, t.b) == (3, [1, 2], 1)
+    t.xs.append(9)
+    assert from_dict(Toy, {"b": 1}).xs == [1, 2]        # a list default is never shared
+    with pytest.raises(ParamsError, match=r"^toy.b: missing required key$"):
+        from_dict(Toy, {}, "toy")
 
 
 def test_a_missing_key_takes_the_params_yaml_value(tmp_path):

@@ -18,6 +18,7 @@ import yaml
 
 from ..core.errors import ParamsError
 from .convert import did_you_mean, fail, from_dict, positive
+from .defaults import value
 from .sections import (
     OVERRIDABLE,
     CorpusSpec,
@@ -56,9 +57,8 @@ class Params:
     ngram: NgramParams = field(default_factory=NgramParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
-    # portable: the same bits on every x86-64 CPU; native: the CPU's fastest kernels
-    # (charlm/core/numerics.py). dvc.yaml passes it to each computing stage as CHARLM_NUMERICS.
-    numerics: Literal["portable", "native"] = "portable"
+    # charlm/core/numerics.py; dvc.yaml passes it to each computing stage as CHARLM_NUMERICS
+    numerics: Literal["portable", "native"] = value("numerics")
 
     def corpus(self, name: str) -> CorpusSpec:
         if name not in self.corpora:

@@ -22,6 +22,7 @@ import typing
 from typing import Any, Literal, Union
 
 from ..core.errors import ParamsError
+from .defaults import UNSET
 
 
 def fail(where: str, msg: str) -> typing.NoReturn:
@@ -120,7 +121,8 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
         sub = f"{where}.{name}" if where else name
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], sub)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        elif f.default is UNSET or (f.default is dataclasses.MISSING
+                                    and f.default_factory is dataclasses.MISSING):
             fail(sub, "missing required key")
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)

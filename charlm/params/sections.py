@@ -1,8 +1,6 @@
-"""The typed sections of `params.yaml` (and `corpora.yaml`), each key declared once.
-
-Defaults equal the committed params.yaml (tests/test_params.py asserts it), so a key
-deleted from the file does not silently change a run. Range rules live in each
-section's `check(where)`, one place per rule.
+"""The typed sections of `params.yaml` (and `corpora.yaml`): each key's type here, its
+range rule in its section's `check(where)`, its default and help in params.yaml only
+(`defaults_from`, charlm/params/defaults.py): a default cannot be written twice.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from dataclasses import dataclass, field, fields, make_dataclass, replace
 from typing import Literal, Optional, Union
 
 from .convert import fail, positive
+from .defaults import defaults_from, resumable
 
 Arch = Literal["rnn", "lstm", "gru"]
 Smoothing = Literal["kneser_ney", "witten_bell", "add_k"]
@@ -75,10 +74,11 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")     # corpus and model names (D
 
 
 @dataclass
+@defaults_from("prepare.split")
 class SplitParams:
-    train: float = 0.9
-    val: float = 0.05
-    test: float = 0.05
+    train: float
+    val: float
+    test: float
 
     def check(self, where: str) -> None:
         for name in ("train", "val", "test"):
@@ -116,36 +116,31 @@ class ModelShape:
 
 # --------------------------------------------------------------------------- train
 
-def _setting(default, help_: str, resumable: bool = False):
-    """A TrainCommon field; `resumable`: changing it does not change what training computes
-    (a checkpoint made under another value may be resumed)."""
-    return field(default=default, metadata={"help": help_, "resumable": resumable})
-
-
 @dataclass
+@defaults_from("train.common")
 class TrainCommon:
-    """`train.common`: every model's settings unless its `train.models` entry overrides them."""
-    seed: int = _setting(1337, "seed of weights, dropout and data order")
-    steps: int = _setting(300, "optimiser steps (fixed: reproducible, not a time budget)")
-    batch_size: int = _setting(32, "parallel contiguous streams; chars/step = batch x seq")
-    seq_len: int = _setting(64, "chars per stream per step (truncated BPTT length)")
-    lr: float = _setting(0.003, "peak learning rate (AdamW)")
-    warmup_steps: int = _setting(0, "linear warm-up steps, then cosine decay to min_lr")
-    min_lr: float = _setting(0.003, "learning rate at the last step (= lr: constant)")
-    weight_decay: float = _setting(0.0, "AdamW decoupled decay (0: plain Adam)")
-    grad_clip: float = _setting(1.0, "max global gradient norm (0: off)")
-    eval_every: int = _setting(75, "steps between val-bpc evaluations (and at the end)")
-    eval_streams: int = _setting(16, "val scored as K contiguous streams (1: exact)")
-    eval_overlap: int = _setting(512, "chars of warm-up history per extra val stream")
-    checkpoint_every: int = _setting(100, "steps between checkpoints", resumable=True)
-    log_every: int = _setting(10, "steps between train-loss logs", resumable=True)
-    device: Literal["auto", "cpu", "cuda"] = _setting("auto", "auto: CUDA if present", True)
-    amp: Literal["auto", "bf16", "off"] = _setting("auto", "bf16 autocast: auto = CUDA only")
-    compile: bool = _setting(False, "torch.compile the model", resumable=True)
-    grad_accum: int = _setting(1, "micro-batches per step (splits the streams)")
-    nproc: int = _setting(1, "processes; > 1 runs the stage under torchrun (DDP)", True)
-    threads: int = _setting(0, "torch CPU threads (0: 2 under portable numerics, "
-                            "torch's default under native)", resumable=True)
+    """`train.common`: every model's settings unless its `train.models` entry overrides them.
+    `resumable()`: a checkpoint made under another value of that key may be resumed."""
+    seed: int
+    steps: int
+    batch_size: int
+    seq_len: int
+    lr: float
+    warmup_steps: int
+    min_lr: float
+    weight_decay: float
+    grad_clip: float
+    eval_every: int
+    eval_streams: int
+    eval_overlap: int
+    checkpoint_every: int = resumable()
+    log_every: int = resumable()
+    device: Literal["auto", "cpu", "cuda"] = resumable()
+    amp: Literal["auto", "bf16", "off"]
+    compile: bool = resumable()
+    grad_accum: int
+    nproc: int = resumable()
+    threads: int = resumable()
 
     def check(self, where: str) -> None:
         for name in ("steps", "batch_size", "seq_len", "lr", "eval_every", "eval_streams",
@@ -185,7 +180,7 @@ class _PairBase(_Overrides):
 
 
 # Every key of TrainCommon may be overridden per model and per pair: the fields are made
-# from TrainCommon's, so each key (type, help) is still declared once.
+# from TrainCommon's, so each key (its type) is still declared once.
 OVERRIDABLE = tuple(f.name for f in fields(TrainCommon))
 _HINTS = typing.get_type_hints(TrainCommon)
 
@@ -255,17 +250,17 @@ class TrainParams:
 # --------------------------------------------------------------------------- ngram
 
 @dataclass
+@defaults_from("ngram")
 class NgramParams:
-    max_order: int = 10                   # orders 1..max_order are fitted (order = history length)
-    smoothings: list[Smoothing] = field(
-        default_factory=lambda: ["kneser_ney", "witten_bell", "add_k"])
-    add_k: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])   # k values tried on val
-    chosen: Smoothing = "kneser_ney"                                        # the saved model
-    discounts: Literal["counts", "val"] = "val"     # kneser_ney: estimated, or tuned on val
-    memory_mb: float = 1024                        # counting's working arrays (spill past it)
-    sample_orders: list[int] = field(default_factory=lambda: [4, 10])      # mle samples
-    sample_length: int = 500
-    seed: int = 1234
+    max_order: int
+    smoothings: list[Smoothing]
+    add_k: list[float]
+    chosen: Smoothing
+    discounts: Literal["counts", "val"]
+    memory_mb: float
+    sample_orders: list[int]
+    sample_length: int
+    seed: int
 
     def check(self, where: str) -> None:
         if not 1 <= self.max_order <= 32:
@@ -289,11 +284,12 @@ class NgramParams:
 # --------------------------------------------------------------------------- evaluate
 
 @dataclass
+@defaults_from("evaluate.sample")
 class SampleParams:
-    chars: int = 1000                     # length of each neural model's sample
-    prime: str = "\n"                     # warms the state before sampling
-    temperature: float = 0.8
-    seed: int = 1337
+    chars: int
+    prime: str
+    temperature: float
+    seed: int
 
     def check(self, where: str) -> None:
         positive(where, "chars", self.chars)
@@ -301,10 +297,11 @@ class SampleParams:
 
 
 @dataclass
+@defaults_from("evaluate.dynamic.ngram")
 class NgramAdaptParams:
     """The n-gram adapted to the scored text (charlm.ngram.adapt): the grid chosen on val."""
-    spans: list[int] = field(default_factory=lambda: [4, 6, 8, 10])  # history lengths ([]: off)
-    strengths: list[float] = field(default_factory=lambda: [0.5, 2.0, 8.0])  # prior strengths
+    spans: list[int]
+    strengths: list[float]
 
     def check(self, where: str) -> None:
         for i, s in enumerate(self.spans):
@@ -317,16 +314,13 @@ class NgramAdaptParams:
 
 
 @dataclass
+@defaults_from("evaluate.dynamic")
 class DynamicParams:
-    """Dynamic evaluation (charlm.evaluate.dynamic), chosen on val (benchmarks/dynamic_eval.py),
-    and the adapted n-gram (`ngram`) of every corpus."""
-    # the runs (keys of run.pairs or run.finetune) to adapt; a key not run is ignored
-    pairs: list[str] = field(default_factory=lambda: [
-        "tinyshakespeare-rnn", "tinyshakespeare-rnn3", "tinyshakespeare-lstm",
-        "tinyshakespeare-gru", "latex-lstm", "enwiki-sample-lstm1"])
-    lr: float = 0.0001                    # step size of the RMS-normalised update
-    decay: float = 0.001                  # pull back toward the trained weights, per segment
-    segment: int = 50                     # chars scored between two updates
+    """Dynamic evaluation (charlm.evaluate.dynamic) and the adapted n-gram (`ngram`)."""
+    pairs: list[str]
+    lr: float
+    decay: float
+    segment: int
     ngram: NgramAdaptParams = field(default_factory=NgramAdaptParams)
 
     def check(self, where: str) -> None:
