@@ -18,12 +18,15 @@ Modules, one concept each
 * `counts`: all orders counted at once (`NgramCounts`), hash-table lookups, `check_order`.
 * `passes`: the counting passes, in RAM or spilled to disk within a memory budget.
 * `smoothing`: mle / kneser_ney / witten_bell / add_k as per-level tables, the discounts.
-* `lm`: `NgramLM`, the interface every model offers, and query / sampling built on it.
+* `lm`: `NgramLM`, the interface every model offers; `Shared`, what both models
+  compute alike on it (log2 scores, the lecture's query, sampling).
 * `model`: `NgramModel`, one order and smoothing over shared counts.
 * `store`: the model files (``model.json`` + ``model.npz``, no pickle).
 * `packed`: `PackedMLE`, the lecture's model at one order in one sort, and `fit_model`,
   which uses it for ``mle`` where the packing fits (same probabilities, same files).
 * `select`: `fit_and_select`, the ``ngram`` stage's scoring and order selection on val.
+* `tune`: `DiscountTuner`, kneser_ney's discounts tuned on val (block-coordinate Newton).
+* `adapt`: the model adapted to the text it scores (dynamic evaluation's n-gram).
 """
 
 from .counts import MAX_ORDER, NgramCounts, check_order

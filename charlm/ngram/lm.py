@@ -52,6 +52,37 @@ class NgramLM(Protocol):
         """Write the model in the general format (`NgramModel.load` reads it)."""
 
 
+class Shared:
+    """What both models compute alike from their own `prob_sequence`, `next_probs` and
+    `lower`: the vocabulary's sizes, log2 scores, the lecture's query and sampling."""
+
+    order: int
+    vocab: Vocab
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab.size
+
+    @property
+    def pad(self) -> int:
+        """The pad's id: one past the vocabulary, used only in histories."""
+        return self.vocab.size
+
+    def log2prob_sequence(self, ids: np.ndarray) -> np.ndarray:
+        return log2(self.prob_sequence(ids))
+
+    def next_log2probs(self, ids: np.ndarray) -> np.ndarray:
+        return log2(self.next_probs(ids))
+
+    def query(self, history: str, literal: bool = False) -> list[tuple[str, float]]:
+        """The lecture's ``lm[history]`` (`query_history`)."""
+        return query_history(self, history, literal)
+
+    def sample(self, length: int, seed: int, prime: Optional[str] = None) -> str:
+        """`prime` then `length` sampled chars; same seed, same text (`sample_text`)."""
+        return sample_text(self, length, seed, prime, self.lower)
+
+
 def log2(p: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.log2(p)

@@ -11,12 +11,12 @@ import numpy as np
 from ..core.errors import CheckpointError, ParamsError, VocabError
 from ..core.vocab import Vocab
 from .counts import NgramCounts, check_order
-from .lm import checked_history, log2, padded, query_history, sample_text
+from .lm import Shared, checked_history, padded
 from .smoothing import build_levels, check_smoothing
 from .store import read_model, write_model
 
 
-class NgramModel:
+class NgramModel(Shared):
     """One model: an order, a smoothing, the counts it needs, and the vocabulary.
 
     Built from counts of any max order >= `order` (one count serves every order and
@@ -50,14 +50,6 @@ class NgramModel:
         `charlm.ngram.fit_model` takes the packed path for mle where it fits)."""
         return cls(NgramCounts.fit(ids, vocab.size, order), order, smoothing, vocab, add_k)
 
-    @property
-    def vocab_size(self) -> int:
-        return self.vocab.size
-
-    @property
-    def pad(self) -> int:
-        return self.vocab.size
-
     # ------------------------------------------------------------------ probabilities
     def prob_sequence(self, ids: np.ndarray) -> np.ndarray:
         """P(ids[i] | the chars before it in `ids`, padded in front), float64."""
@@ -79,10 +71,6 @@ class NgramModel:
             h = G[k - 1][n_pad - 1:-1] if m else e
             p = lv.w[e] + lv.lam[h] * p
         return p
-
-    def log2prob_sequence(self, ids: np.ndarray) -> np.ndarray:
-        """log2 P(ids[i] | preceding chars of `ids`), the first scored after the pad history."""
-        return log2(self.prob_sequence(ids))
 
     def _dist_from_hist(self, hist: list[np.ndarray]) -> np.ndarray:
         """Rows of P(. | h) for histories given by their ranks hist[k] at levels k = 0..order."""
@@ -107,22 +95,11 @@ class NgramModel:
         hist = [g[n - 1:-1] for g in G]
         return self._dist_from_hist(hist)
 
-    def next_log2probs(self, ids: np.ndarray) -> np.ndarray:
-        return log2(self.next_probs(ids))
-
     def history_probs(self, history: np.ndarray) -> np.ndarray:
         """P(. | history) for one history of exactly `order` symbols (pad id allowed)."""
         history = checked_history(history, self.order)
         G = self.counts.stream_ranks(history, self.order)
         return self._dist_from_hist([g[-1:] for g in G])[0]
-
-    def query(self, history: str, literal: bool = False) -> list[tuple[str, float]]:
-        """The lecture's ``lm[history]`` (`lm.query_history`)."""
-        return query_history(self, history, literal)
-
-    def sample(self, length: int, seed: int, prime: Optional[str] = None) -> str:
-        """`prime` then `length` sampled chars; same seed, same text (`lm.sample_text`)."""
-        return sample_text(self, length, seed, prime, self.lower)
 
     def lower(self, order: int) -> "NgramModel":
         """This smoothing at a shorter order, on the same counts (estimated discounts:

@@ -11,7 +11,7 @@ import numpy as np
 from ..core.errors import VocabError
 from ..core.vocab import Vocab
 from .counts import NgramCounts, check_order
-from .lm import NgramLM, checked_history, log2, padded, query_history, sample_text
+from .lm import NgramLM, Shared, checked_history, padded
 from .model import NgramModel
 
 
@@ -27,7 +27,7 @@ def fit_model(ids: np.ndarray, vocab: Vocab, order: int, smoothing: str = "knese
     return NgramModel.fit(ids, vocab, order, smoothing, add_k)
 
 
-class PackedMLE:
+class PackedMLE(Shared):
     """The lecture's model at one order, counted with packed int64 keys: one sort.
 
     An (order+1)-gram is packed exactly as ``rank(first m symbols) * B**(order+1-m) +
@@ -79,14 +79,6 @@ class PackedMLE:
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if E else np.zeros(0, int)
         return cls(ids, vocab, order, m, table, key[starts], np.diff(starts, append=E))
 
-    @property
-    def vocab_size(self) -> int:
-        return self.vocab.size
-
-    @property
-    def pad(self) -> int:
-        return self.vocab.size
-
     def _history_keys(self, windows: np.ndarray) -> np.ndarray:
         """Packed keys of histories given as rows of `order` symbols (-1: unseen prefix)."""
         B, m, n = self.B, self.m, self.order
@@ -125,27 +117,15 @@ class PackedMLE:
         win = np.lib.stride_tricks.sliding_window_view(stream, self.order)[:len(ids)]
         return self._probs(self._history_keys(win), stream[self.order:])
 
-    def log2prob_sequence(self, ids: np.ndarray) -> np.ndarray:
-        return log2(self.prob_sequence(ids))
-
     def next_probs(self, ids: np.ndarray) -> np.ndarray:
         stream = padded(ids, self.order, self.vocab_size)
         win = np.lib.stride_tricks.sliding_window_view(stream, self.order)[:len(ids)]
         return self._probs(self._history_keys(win), np.arange(self.vocab_size)[None, :])
 
-    def next_log2probs(self, ids: np.ndarray) -> np.ndarray:
-        return log2(self.next_probs(ids))
-
     def history_probs(self, history: np.ndarray) -> np.ndarray:
         history = checked_history(history, self.order)
         hk = self._history_keys(history[None, :])
         return self._probs(hk, np.arange(self.vocab_size)[None, :])[0]
-
-    def query(self, history: str, literal: bool = False) -> list[tuple[str, float]]:
-        return query_history(self, history, literal)
-
-    def sample(self, length: int, seed: int, prime: Optional[str] = None) -> str:
-        return sample_text(self, length, seed, prime, self.lower)
 
     def lower(self, order: int) -> NgramLM:
         """The lecture's model at a shorter order, from the same text."""
