@@ -1,13 +1,15 @@
-"""Shared fixtures: environment, a real HTTP server on 127.0.0.1, the corpus mirror."""
+"""Shared fixtures: environment, a real HTTP server on 127.0.0.1, the corpus mirror, a tiny
+prepared corpus."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 import charlm  # noqa: F401  (first: sets the numerics profile before torch or numpy computes)
-from helpers import LocalServer, find_mirror
+from helpers import LocalServer, find_mirror, tiny_text
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("DVC_NO_UPDATE_CHECK", "1")
@@ -39,3 +41,15 @@ def server():
     s = LocalServer()
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """The prepared corpus "tiny" (tiny_text(): 6000 words of 13, split 0.8/0.1/0.1), one per
+    test module: the trainer tests and the fault suite train on it."""
+    from charlm.data.prepare import prepare_text, save_prepared
+    from charlm.params import SplitParams
+    d = tmp_path_factory.mktemp("prepared") / "tiny"
+    vocab, arrays, stats = prepare_text(tiny_text(), SplitParams(0.8, 0.1, 0.1), "tiny")
+    save_prepared(d, vocab, arrays, stats)
+    return d

@@ -1,9 +1,14 @@
-"""Test helpers: paths, a real HTTP server on 127.0.0.1, repo copies, running dvc."""
+"""Test helpers shared by the test modules: paths, a real HTTP server on 127.0.0.1, repo
+copies, running dvc, tiny corpora, naive n-gram counts, running the charlm CLI in process.
+
+Fixtures live in conftest.py; the tiny trained repository of the CLI tests in tiny_repo.py;
+the fault suite's projects in faults/faultkit.py."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import os
 import re
 import shutil
@@ -11,7 +16,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = (ROOT.parent / "shared" / "corpora").resolve()
@@ -160,3 +169,64 @@ def run_dvc(args: list[str], cwd: Path, env: dict | None = None, check: bool = T
 
 
 PYTHON = sys.executable
+
+
+# --------------------------------------------------------------------------- tiny corpora
+
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "big"]
+
+
+def tiny_text(n_words: int = 6000, seed: int = 0) -> str:
+    """`n_words` random words of WORDS, a sentence ('.' and a newline) every ninth."""
+    rng = np.random.default_rng(seed)
+    words = rng.choice(WORDS, n_words)
+    return " ".join(w + (".\n" if i % 9 == 8 else "") for i, w in enumerate(words))
+
+
+def markov_text(n: int, alphabet: str, seed: int) -> str:
+    """A text with structure (a random order-2 Markov chain), so that KN's counts-of-counts
+    are populated and the discounts are estimated rather than fallen back."""
+    rng = np.random.default_rng(seed)
+    a = len(alphabet)
+    trans = rng.dirichlet(np.full(a, 0.3), size=(a, a))
+    out = [0, 1]
+    for _ in range(n - 2):
+        out.append(int(rng.choice(a, p=trans[out[-2], out[-1]])))
+    return "".join(alphabet[i] for i in out)
+
+
+# --------------------------------------------------------------------------- n-gram counting
+
+def naive_counts(ids: list[int], pad: int, max_order: int) -> dict[tuple, int]:
+    """Every gram of 1..max_order+1 ids of `ids` padded with `max_order` pads, counted by a loop."""
+    s = [pad] * max_order + ids
+    c = Counter()
+    for j in range(max_order, len(s)):
+        for k in range(1, max_order + 2):
+            c[tuple(s[j - k + 1:j + 1])] += 1
+    return c
+
+
+def decode_gram(counts, k: int, r: int) -> tuple:
+    """The ids of row `r` of the order-`k` table of an NgramCounts."""
+    sizes = counts.sizes
+    out = []
+    while k >= 1:
+        key = int(counts.keys[k - 1][r])
+        out.append(key // sizes[k - 1])
+        r = key % sizes[k - 1]
+        k -= 1
+    return tuple(reversed(out))
+
+
+# --------------------------------------------------------------------------- the CLI in process
+
+def run_cli(argv: list[str], capsys, monkeypatch=None, stdin: bytes | None = None):
+    """(exit status, stdout, stderr) of `charlm ARGV`, in this process."""
+    from charlm.cli.main import main
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err

@@ -14,7 +14,7 @@ import yaml
 
 from helpers import copy_repo, run_dvc, set_params, sha256
 
-from charlm.cli import main
+from charlm.cli.main import main
 from charlm.params import load_params
 
 TEXT = "".join(f"Line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(400))

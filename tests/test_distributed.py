@@ -34,12 +34,12 @@ from charlm.train.batcher import StreamBatcher
 from charlm.train.run import train_model
 from charlm.train.state import state_tensors, states_from
 
+from helpers import ROOT
+
 STOP_ENV, STOP_RANK_ENV = "CHARLM_STOP_AFTER_STEPS", "CHARLM_STOP_RANK"
-from test_train import prepared  # noqa: F401  (the tiny prepared corpus fixture)
 
 pytestmark = pytest.mark.dist
 
-ROOT = Path(__file__).resolve().parents[1]
 MODEL = "lstm"
 STEPS = 24
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -72,7 +72,7 @@ def test_adapting_to_a_repeated_text_lowers_its_bits(model_and_ids):
 def test_evaluate_reports_dynamic_beside_static_and_saves_both(tmp_path, monkeypatch):
     """evaluate(..., dynamic=) writes dynamic val/test bpc next to the static ones, and
     both kinds of per-char log2 P for the mixture; the report's summary carries them."""
-    from test_score_cli import CORPUS, build_repo
+    from tiny_repo import CORPUS, build_repo
 
     from charlm.core import paths
     from charlm.evaluate.run import evaluate

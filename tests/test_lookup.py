@@ -72,7 +72,7 @@ def test_every_help_shows_its_defaults_and_the_version(capsys):
     import argparse
 
     from charlm import __version__
-    from charlm.cli import build_parser
+    from charlm.cli.main import build_parser
     parser = build_parser()
     checked = 0
     for path, p in _parsers(parser):

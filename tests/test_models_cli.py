@@ -1,6 +1,6 @@
 """`charlm models`: every trained model on disk, its metrics, the best on val per corpus.
 
-The tiny repository of tests/test_score_cli.py (tinyshakespeare: ngram, lstm, gru, all
+The tiny repository of tests/tiny_repo.py (tinyshakespeare: ngram, lstm, gru, all
 evaluated), plus folders made here: latex (an ngram and an lstm with metrics where the
 lowest test bpc is not the lowest val bpc), enwik8 (known to corpora.yaml but not in
 run.corpora; an ngram not evaluated), a corpus unknown to the params, and a neural
@@ -18,7 +18,8 @@ import pytest
 from charlm.core import paths
 from charlm.core.fsutil import read_json, write_json
 
-from test_score_cli import CORPUS, build_repo, run
+from helpers import ROOT, run_cli
+from tiny_repo import CORPUS, build_repo
 
 NOT_IN_RUN = "enwik8"
 
@@ -52,7 +53,7 @@ def repo(built, monkeypatch) -> Path:
 
 
 def test_json_lists_every_trained_model_with_its_metrics(repo, capsys):
-    code, out, err = run(["models", "--json"], capsys)
+    code, out, err = run_cli(["models", "--json"], capsys)
     assert (code, err) == (0, "")
     rows = json.loads(out)
     keys = [(r["corpus"], r["model"]) for r in rows]
@@ -81,7 +82,7 @@ def test_json_lists_every_trained_model_with_its_metrics(repo, capsys):
 
 
 def test_table_is_aligned_and_marks_the_best_on_val(repo, capsys):
-    code, out, _ = run(["models"], capsys)
+    code, out, _ = run_cli(["models"], capsys)
     lines = out.rstrip("\n").split("\n")
     assert code == 0 and lines[0].split() == ["corpus", "model", "architecture", "params",
                                               "train", "chars", "val", "bpc", "test", "bpc"]
@@ -93,7 +94,7 @@ def test_table_is_aligned_and_marks_the_best_on_val(repo, capsys):
     assert enwik8.split()[-2:] == ["-", "-"] and "*" not in enwik8
     assert rows[("latex", "lstm")].split()[2] == "*"
     assert rows[("latex", "ngram")].split()[-2:] == ["2.0000", "1.5000"]
-    data = json.loads(run(["models", "--json"], capsys)[1])
+    data = json.loads(run_cli(["models", "--json"], capsys)[1])
     for r in data:
         line = next(v for k, v in rows.items() if k[0] == r["corpus"] and k[1] == r["model"])
         assert (line.split()[2] == "*") == r["best"]
@@ -102,28 +103,27 @@ def test_table_is_aligned_and_marks_the_best_on_val(repo, capsys):
 
 
 def test_corpus_filter_and_its_errors(repo, capsys):
-    code, out, _ = run(["models", "--corpus", "latex", "--json"], capsys)
+    code, out, _ = run_cli(["models", "--corpus", "latex", "--json"], capsys)
     assert code == 0 and [r["model"] for r in json.loads(out)] == ["ngram", "lstm"]
-    code, out, err = run(["models", "--corpus", "latx"], capsys)
+    code, out, err = run_cli(["models", "--corpus", "latx"], capsys)
     assert (code, out) == (2, "") and err.startswith(
         "error: corpus: unknown corpus 'latx' (did you mean 'latex'?); known: ")
     assert err.count("\n") == 1
-    code, out, _ = run(["models", "--corpus", "enwiki-sample"], capsys)
+    code, out, _ = run_cli(["models", "--corpus", "enwiki-sample"], capsys)
     assert (code, out) == (0, "no trained models for corpus enwiki-sample yet: run `dvc repro` "
                               "to train and evaluate them\n")
 
 
 def test_no_models_names_dvc_repro_and_outside_the_root_is_an_error(tmp_path, capsys,
                                                                      monkeypatch):
-    from helpers import ROOT
     for f in ("params.yaml", "corpora.yaml", "dvc.yaml"):
         shutil.copy2(ROOT / f, tmp_path / f)
     monkeypatch.chdir(tmp_path)
     msg = "no trained models yet: run `dvc repro` to train and evaluate them\n"
-    assert run(["models"], capsys) == (0, msg, "")
-    assert run(["models", "--json"], capsys) == (0, "[]\n", msg)
+    assert run_cli(["models"], capsys) == (0, msg, "")
+    assert run_cli(["models", "--json"], capsys) == (0, "[]\n", msg)
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
-    code, out, err = run(["models"], capsys)
+    code, out, err = run_cli(["models"], capsys)
     assert (code, out) == (2, "") and err.count("\n") == 1
     assert "charlm runs from the repository root" in err and str(tmp_path.resolve()) in err

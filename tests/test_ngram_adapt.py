@@ -18,7 +18,7 @@ from charlm.ngram.adapt import adapted_log2prob, choose
 from charlm.params import DynamicParams, NgramAdaptParams
 from charlm.data.prepare import save_prepared
 from charlm.core.vocab import Vocab
-from test_ngram import markov_text
+from helpers import markov_text
 
 TEXT = markov_text(6000, "abcdefgh \n", seed=11)
 

@@ -12,15 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import toy_params
+from helpers import ROOT, run_cli, toy_params
 
 from charlm.core import paths
-from charlm.cli import main
 from charlm.ngram import NgramModel, fit_and_select, write_orders_tsv
 from charlm.params import NgramParams, ParamsError, SplitParams, from_dict
 from charlm.data.prepare import prepare_text, save_prepared
 
-ROOT = Path(__file__).resolve().parents[1]
 TEXT = ("hello world, hello there.\nthe yellow fellow sells shells.\n" * 40
         + "a cello in the hall.\n" * 10)
 
@@ -34,15 +32,8 @@ def corpus(tmp_path, monkeypatch):
     return tmp_path
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
 def test_query_prints_distribution_most_likely_first(corpus, capsys):
-    code, out, _ = run(["ngram", "query", "--corpus", "tiny", "--order", "4", "ello"], capsys)
+    code, out, _ = run_cli(["ngram", "query", "--corpus", "tiny", "--order", "4", "ello"], capsys)
     assert code == 0
     rows = [line.split("\t") for line in out.strip().splitlines()]
     probs = [float(p) for _, p in rows]
@@ -60,15 +51,15 @@ def test_query_prints_distribution_most_likely_first(corpus, capsys):
     (["query", "--order", "3", "lll"], "never occurs"),
 ])
 def test_cli_errors_are_one_line(corpus, capsys, argv, msg):
-    code, _, err = run(["ngram", argv[0], "--corpus", "tiny", *argv[1:]], capsys)
+    code, _, err = run_cli(["ngram", argv[0], "--corpus", "tiny", *argv[1:]], capsys)
     assert code == 2 and msg in err and err.count("\n") == 1 and err.startswith("error: ")
 
 
 def test_sample_is_reproducible(corpus, capsys):
     argv = ["ngram", "sample", "--corpus", "tiny", "--order", "3", "--length", "60",
             "--seed", "4", "--prime", "hel", "--smoothing", "kneser_ney"]
-    a = run(argv, capsys)[1]
-    assert a == run(argv, capsys)[1]
+    a = run_cli(argv, capsys)[1]
+    assert a == run_cli(argv, capsys)[1]
     assert a.startswith("hel") and len(a) == 3 + 60 + 1
 
 
@@ -157,8 +148,8 @@ def test_stage_end_to_end(corpus):
 
 
 def test_unknown_or_unprepared_corpus_says_what_to_do(corpus, capsys):
-    code, _, err = run(["ngram", "query", "--corpus", "tinyy", "--order", "2", "el"], capsys)
+    code, _, err = run_cli(["ngram", "query", "--corpus", "tinyy", "--order", "2", "el"], capsys)
     assert code == 2 and "unknown corpus 'tinyy' (did you mean 'tiny'?)" in err
     shutil.rmtree(corpus / "data" / "prepared" / "tiny")
-    code, _, err = run(["ngram", "query", "--corpus", "tiny", "--order", "2", "el"], capsys)
+    code, _, err = run_cli(["ngram", "query", "--corpus", "tiny", "--order", "2", "el"], capsys)
     assert code == 2 and err.endswith("run `dvc repro prepare@tiny`\n") and err.count("\n") == 1

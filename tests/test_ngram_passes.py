@@ -18,7 +18,7 @@ from charlm.ngram import NgramCounts
 from charlm.ngram.passes import (CountPlan, MIN_CHUNK, PairStream, bucket_symbols,
                                  count_levels, plan)
 
-from test_ngram import naive_counts, decode_gram   # noqa: E402  (tests/ is on sys.path)
+from helpers import decode_gram, naive_counts
 
 
 def tables(c: NgramCounts) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ from charlm.core.errors import CheckpointError, ParamsError
 from charlm.ngram import NgramCounts, NgramModel
 from charlm.ngram.tune import LOWER, TOL_BPC, UPPER, DiscountTuner
 from charlm.core.vocab import Vocab
-from test_ngram import markov_text
+from helpers import markov_text
 
 
 def setup(order=4, max_order=6, n=20000, seed=5):

@@ -24,7 +24,8 @@ import torch
 from charlm.core import numerics
 from charlm.core.errors import CharlmError
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 PROBE = ROOT / "tests" / "numerics" / "probe.py"
 GOLDEN = {
     "rnn": {"best_val_bpc": "0x1.8cb8a7bc3b9c4p+0", "weights": "7ab9bb03d3571331",
@@ -131,7 +132,7 @@ def test_no_onednn_kernel_above_avx2_runs_under_portable():
      "import torch; a = torch.randn(64, 64); a @ a", "MKL runs without MKL_CBWR"),
 ])
 def test_check_refuses_a_setting_that_did_not_take_effect(setup, match):
-    code = (f"{setup}\nimport charlm\nfrom charlm import numerics\n"
+    code = (f"{setup}\nimport charlm\nfrom charlm.core import numerics\n"
             "try:\n    numerics._check_torch()\nexcept Exception as e:\n    print(e)\n")
     r = _python(code)
     assert match in r.stdout, (r.stdout, r.stderr)
@@ -139,7 +140,7 @@ def test_check_refuses_a_setting_that_did_not_take_effect(setup, match):
 
 
 def test_check_refuses_numpy_imported_first():
-    r = _python("import numpy, charlm\nfrom charlm import numerics\ntry:\n"
+    r = _python("import numpy, charlm\nfrom charlm.core import numerics\ntry:\n"
                 "    numerics.check()\nexcept Exception as e:\n    print(e)\n")
     assert "did not take effect for numpy" in r.stdout, r.stderr
 

@@ -2,15 +2,13 @@
 
 A tiny repository is built once: a prepared corpus (named tinyshakespeare, so the real
 params know it), its n-gram, a tiny LSTM and GRU trained for a few steps, all evaluated.
-`build_repo` is also used by tests/test_models_cli.py.
+The repository is tiny_repo.build_repo's (also read by tests/test_models_cli.py).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,72 +19,19 @@ import torch
 
 from charlm.core import paths
 from charlm.cli import score as score_cli
-from charlm.cli import main
 from charlm.core.errors import CharlmError
-from charlm.evaluate.run import evaluate, load_scorer
-from charlm.core.fsutil import read_json, write_json, write_text
+from charlm.evaluate.run import load_scorer
+from charlm.core.fsutil import read_json
 from charlm.core.device import pick_device
 from charlm.neural.models import load_trained, next_log2probs
-from charlm.ngram import NgramModel, fit_and_select
-from charlm.params import (ModelSpec, NgramParams, SampleParams, SplitParams, TrainCommon,
-                           TrainParams, from_dict, load_params)
+from charlm.ngram import NgramModel
+from charlm.params import load_params
 from charlm.core.splits import load_split
-from charlm.data.prepare import prepare_text, save_prepared
 from charlm.core.scoring import bpc_stats
-from charlm.train.run import train_model
 from charlm.core.vocab import Vocab
 
-from helpers import ROOT
-
-CORPUS = "tinyshakespeare"
-WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "big"]
-
-
-def tiny_text(n_words: int = 2500, seed: int = 0) -> str:
-    rng = np.random.default_rng(seed)
-    words = rng.choice(WORDS, n_words)
-    return " ".join(w + (".\n" if i % 9 == 8 else "") for i, w in enumerate(words))
-
-
-def fit_ngram(corpus: str, vocab, arrays: dict) -> None:
-    """What the ngram stage writes: model.json/.npz, samples, fit.json (orders up to 4)."""
-    cfg = from_dict(NgramParams, {"max_order": 4, "add_k": [1.0], "sample_orders": [2],
-                                  "sample_length": 20}, "ngram")
-    model, record, _, samples = fit_and_select(arrays["train"], arrays["val"], arrays["test"],
-                                               vocab, cfg, log=lambda _: None)
-    model.save(paths.ngram_dir(corpus))
-    for name, text in samples.items():
-        write_text(paths.ngram_samples(corpus) / f"{name}.txt", text)
-    write_json(paths.ngram_fit_file(corpus), record)
-
-
-def train_tiny(corpus: str, model: str, arch: str, steps: int) -> None:
-    """A one-layer, 16-unit network trained for a few steps, as the train stage saves it."""
-    spec = ModelSpec(arch=arch, hidden_size=16, num_layers=1, dropout=0.0, embedding_dim=8)
-    common = TrainCommon(seed=3, steps=steps, batch_size=8, seq_len=16, lr=0.02,
-                         eval_every=steps, eval_streams=1, checkpoint_every=steps,
-                         log_every=steps, device="cpu")
-    train_model(paths.prepared(corpus), paths.model_dir(corpus, model),
-                TrainParams(models={model: spec}, common=common), model, corpus=corpus,
-                progress=False, log=lambda _: None)
-
-
-def build_repo(root: Path) -> Path:
-    """params/corpora/dvc.yaml of this checkout, and tinyshakespeare's ngram, lstm and gru
-    trained on a tiny text and evaluated."""
-    root.mkdir(parents=True, exist_ok=True)
-    for f in ("params.yaml", "corpora.yaml", "dvc.yaml"):
-        shutil.copy2(ROOT / f, root / f)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        vocab, arrays, stats = prepare_text(tiny_text(), SplitParams(0.8, 0.1, 0.1), CORPUS)
-        save_prepared(paths.prepared(CORPUS), vocab, arrays, stats)
-        fit_ngram(CORPUS, vocab, arrays)
-        train_tiny(CORPUS, "lstm", "lstm", 40)
-        train_tiny(CORPUS, "gru", "gru", 5)
-        for m in ("ngram", "lstm", "gru"):
-            evaluate(CORPUS, m, SampleParams(chars=20))
-    return root
+from helpers import ROOT, run_cli
+from tiny_repo import CORPUS, build_repo
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +45,6 @@ def repo(built, monkeypatch) -> Path:
     return built
 
 
-def run(argv: list[str], capsys, monkeypatch=None, stdin: bytes | None = None):
-    """(exit status, stdout, stderr) of `charlm ARGV`, in this process."""
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
 def split_text(split: str = "test") -> str:
     """The prepared split of the tiny corpus, as text."""
     vocab = Vocab.load(paths.prepared(CORPUS) / "vocab.json")
@@ -119,8 +54,8 @@ def split_text(split: str = "test") -> str:
 @pytest.mark.parametrize("model", ["ngram", "lstm"])
 def test_json_equals_the_evaluate_stage_on_the_test_split(repo, capsys, model):
     (repo / "test.txt").write_text(split_text(), encoding="utf-8")
-    code, out, err = run(["score", "--corpus", CORPUS, "--model", model, "--json",
-                          "--device", "cpu", "test.txt"], capsys)
+    code, out, err = run_cli(["score", "--corpus", CORPUS, "--model", model, "--json",
+                              "--device", "cpu", "test.txt"], capsys)
     assert code == 0, err
     got = json.loads(out)
     ids = load_split(paths.prepared(CORPUS), "test")
@@ -139,8 +74,8 @@ def test_json_equals_the_evaluate_stage_on_the_test_split(repo, capsys, model):
 @pytest.mark.parametrize("model", ["ngram", "lstm"])
 def test_unknown_chars_are_counted_and_scored_as_the_unknown_id(repo, capsys, monkeypatch, model):
     text = "the cat\tsat é on ß the mat é.\n"          # \t, é, ß: not in the tiny vocabulary
-    code, out, _ = run(["score", "--corpus", CORPUS, "--model", model, "--json", "-"],
-                       capsys, monkeypatch, text.encode())
+    code, out, _ = run_cli(["score", "--corpus", CORPUS, "--model", model, "--json", "-"],
+                           capsys, monkeypatch, text.encode())
     got = json.loads(out)
     assert code == 0 and got["unknown_chars"] == 4 and got["unknown"] == ["\t", "é", "ß"]
     vocab = Vocab.load(paths.prepared(CORPUS) / "vocab.json")
@@ -148,8 +83,8 @@ def test_unknown_chars_are_counted_and_scored_as_the_unknown_id(repo, capsys, mo
     assert np.count_nonzero(ids == 0) == 4
     want = bpc_stats(load_scorer(CORPUS, model, "cpu").log2prob_sequence(ids))
     assert got["chars"] == len(text) and abs(got["bpc"] - want["bpc"]) < 1e-9
-    code, out, _ = run(["score", "--corpus", CORPUS, "--model", model],
-                       capsys, monkeypatch, text.encode())
+    code, out, _ = run_cli(["score", "--corpus", CORPUS, "--model", model],
+                           capsys, monkeypatch, text.encode())
     assert out == (f"{CORPUS}/{model} on stdin: {len(text)} chars, {want['bpc']:.4f} bpc, "
                    f"perplexity {want['ppl']:.3f} (4 unknown chars: '\\t', 'é', 'ß')\n")
 
@@ -169,8 +104,8 @@ def test_per_char_tsv_rows_bits_and_top_predictions(repo, capsys, monkeypatch, m
     text = split_text()[:300] + "\\ tab\there é\n"
     (repo / "in.txt").write_text(text, encoding="utf-8")
     monkeypatch.setattr(score_cli, "TOP_BLOCK", 7)     # many blocks: the history is carried
-    code, out, err = run(["score", "--corpus", CORPUS, "--model", model, "--json",
-                          "--per-char", "out/bits.tsv", "in.txt"], capsys)
+    code, out, err = run_cli(["score", "--corpus", CORPUS, "--model", model, "--json",
+                              "--per-char", "out/bits.tsv", "in.txt"], capsys)
     assert code == 0, err
     rows = read_tsv(repo / "out" / "bits.tsv")
     assert rows[0] == ["pos", "char", "bits", "top"]
@@ -217,7 +152,7 @@ def expected_errors(root: Path) -> list[tuple[list[str], str]]:
 @pytest.mark.parametrize("case", range(5))
 def test_name_and_file_errors_are_one_exact_line_and_write_nothing(repo, capsys, case):
     argv, msg = expected_errors(repo)[case]
-    code, out, err = run(["score", *argv, "--per-char", "never.tsv"], capsys)
+    code, out, err = run_cli(["score", *argv, "--per-char", "never.tsv"], capsys)
     assert (code, out, err) == (2, "", f"error: {msg}\n")
     assert not (repo / "never.tsv").exists()
 
@@ -232,8 +167,8 @@ def test_name_and_file_errors_are_one_exact_line_and_write_nothing(repo, capsys,
 @pytest.mark.parametrize("model", ["ngram", "lstm"])
 def test_input_errors_are_one_exact_line_and_write_nothing(repo, capsys, monkeypatch, data, msg,
                                                            model):
-    code, out, err = run(["score", "--corpus", CORPUS, "--model", model, "--per-char",
-                          "never.tsv", "-"], capsys, monkeypatch, data)
+    code, out, err = run_cli(["score", "--corpus", CORPUS, "--model", model, "--per-char",
+                              "never.tsv", "-"], capsys, monkeypatch, data)
     assert (code, out, err) == (2, "", f"error: {msg}\n")
     assert not (repo / "never.tsv").exists()
 
@@ -241,8 +176,8 @@ def test_input_errors_are_one_exact_line_and_write_nothing(repo, capsys, monkeyp
 def test_outside_the_repository_root_says_so(repo, capsys, monkeypatch):
     (repo / "sub").mkdir(exist_ok=True)
     monkeypatch.chdir(repo / "sub")
-    code, out, err = run(["score", "--corpus", CORPUS, "--model", "lstm", "--per-char",
-                          "never.tsv", "x.txt"], capsys)
+    code, out, err = run_cli(["score", "--corpus", CORPUS, "--model", "lstm", "--per-char",
+                              "never.tsv", "x.txt"], capsys)
     assert (code, out) == (2, "")
     assert err == (f"error: no params.yaml in {Path.cwd()}: charlm runs from the repository "
                    f"root (cd {repo.resolve()} first)\n")
@@ -251,19 +186,19 @@ def test_outside_the_repository_root_says_so(repo, capsys, monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
 def test_device_cuda_without_a_gpu_is_an_error_but_the_ngram_ignores_it(repo, capsys, monkeypatch):
-    code, _, err = run(["score", "--corpus", CORPUS, "--model", "lstm", "--device", "cuda",
-                        "--per-char", "never.tsv", "-"], capsys, monkeypatch, b"the cat")
+    code, _, err = run_cli(["score", "--corpus", CORPUS, "--model", "lstm", "--device", "cuda",
+                            "--per-char", "never.tsv", "-"], capsys, monkeypatch, b"the cat")
     with pytest.raises(CharlmError) as e:      # the shared helper's wording
         pick_device("cuda")
     assert (code, err) == (2, f"error: {e.value}\n") and "cuda" in err
     assert not (repo / "never.tsv").exists()
-    code, out, _ = run(["score", "--corpus", CORPUS, "--model", "ngram", "--device", "cuda",
-                        "--json", "-"], capsys, monkeypatch, b"the cat")
+    code, out, _ = run_cli(["score", "--corpus", CORPUS, "--model", "ngram", "--device", "cuda",
+                            "--json", "-"], capsys, monkeypatch, b"the cat")
     assert code == 0 and json.loads(out)["device"] == "cpu"
 
 
 def test_help_shows_every_default(capsys):
-    code, out, _ = run(["score", "--help"], capsys)
+    code, out, _ = run_cli(["score", "--help"], capsys)
     assert code == 0
     for text in ("(default: -)", "(default: auto)", "(default: off)", "(default: none)"):
         assert text in " ".join(out.split()), text

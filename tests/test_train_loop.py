@@ -14,8 +14,6 @@ from charlm.params import ModelSpec, TrainCommon, TrainParams
 from charlm.train.run import TrainingInterrupted, resolve, train_model
 from charlm.train.state import fingerprint
 
-from test_train import prepared  # noqa: F401  (the tiny prepared corpus fixture)
-
 SPEC = ModelSpec(arch="gru", hidden_size=12, num_layers=1, dropout=0.0, embedding_dim=6)
 
 

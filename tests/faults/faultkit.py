@@ -1,4 +1,4 @@
-"""Helpers and fixtures of the fault-injection suite: a tiny prepared corpus and throwaway projects.
+"""Helpers of the fault-injection suite: throwaway projects (its fixtures are in conftest.py).
 
 A "project" is a directory laid out like the repository (params.yaml, data/prepared/tiny)
 in which the real stage commands run as subprocesses (`python -m stages.train tiny lstm`),
@@ -13,11 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from helpers import ROOT
-from test_train import tiny_text   # the trainer tests' tiny corpus (13 words)
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
 ENV.pop("CHARLM_FRESH", None)
@@ -30,16 +28,6 @@ TRAIN_PARAMS = dict(steps=60, batch_size=8, seq_len=16, lr=0.01, warmup_steps=5,
                     threads=1)
 SAMPLE_CHARS = 30
 MODEL = {"arch": "lstm", "hidden_size": 24, "num_layers": 2, "embedding_dim": 8}
-
-
-@pytest.fixture(scope="session")
-def prepared(tmp_path_factory) -> Path:
-    from charlm.params import SplitParams
-    from charlm.data.prepare import prepare_text, save_prepared
-    d = tmp_path_factory.mktemp("faults-prepared") / "tiny"
-    vocab, arrays, stats = prepare_text(tiny_text(), SplitParams(0.8, 0.1, 0.1), "tiny")
-    save_prepared(d, vocab, arrays, stats)
-    return d
 
 
 def write_params(root: Path, model: dict | None = None, ngram: dict | None = None, **train) -> None:
@@ -88,13 +76,6 @@ class Project:
     def loss_rows(self) -> list[str]:
         f = self.live / "plots" / "metrics" / "train" / "loss.tsv"
         return f.read_text().splitlines() if f.exists() else []
-
-
-@pytest.fixture
-def project(tmp_path, prepared):
-    def make(name: str = "p", **kw) -> Project:
-        return Project(make_project(tmp_path / name, prepared, **kw))
-    return make
 
 
 def one_line_error(proc) -> str:
