@@ -5,9 +5,7 @@ implementation, counting against a naive count, save/load, errors, sampling."""
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,25 +18,13 @@ from charlm.ngram import (FALLBACK_DISCOUNTS, NgramCounts, NgramLM, NgramModel, 
 from charlm.ngram.counts import _HashIndex
 from charlm.core.vocab import Vocab
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from lecture_ngram import generate_text, train_char_lm_text  # noqa: E402
+from helpers import decode_gram, markov_text, naive_counts
+from oracles.lecture_ngram import generate_text, train_char_lm_text   # tests/oracles/: the lecture's code
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
         "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\n"
         "Resolved. resolved.\n\nFirst Citizen:\nFirst, you know Caius Marcius is chief enemy "
         "to the people.\n")
-
-
-def markov_text(n: int, alphabet: str, seed: int) -> str:
-    """A text with structure (a random order-2 Markov chain), so that KN's counts-of-counts
-    are populated and the discounts are estimated rather than fallen back."""
-    rng = np.random.default_rng(seed)
-    a = len(alphabet)
-    trans = rng.dirichlet(np.full(a, 0.3), size=(a, a))
-    out = [0, 1]
-    for _ in range(n - 2):
-        out.append(int(rng.choice(a, p=trans[out[-2], out[-1]])))
-    return "".join(alphabet[i] for i in out)
 
 
 def fit(text: str, order: int, smoothing: str, **kw):
@@ -107,26 +93,6 @@ def test_mle_sample_follows_lecture_support(order):
 
 
 # --------------------------------------------------------------------------- counting
-
-def naive_counts(ids: list[int], pad: int, max_order: int) -> dict[tuple, int]:
-    s = [pad] * max_order + ids
-    c = Counter()
-    for j in range(max_order, len(s)):
-        for k in range(1, max_order + 2):
-            c[tuple(s[j - k + 1:j + 1])] += 1
-    return c
-
-
-def decode_gram(counts: NgramCounts, k: int, r: int) -> tuple:
-    sizes = counts.sizes
-    out = []
-    while k >= 1:
-        key = int(counts.keys[k - 1][r])
-        out.append(key // sizes[k - 1])
-        r = key % sizes[k - 1]
-        k -= 1
-    return tuple(reversed(out))
-
 
 @pytest.mark.parametrize("vocab_size,max_order", [(5, 4), (800, 3), (70, 10)])
 def test_counts_match_naive(vocab_size, max_order):

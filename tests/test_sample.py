@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import toy_params
+from helpers import ROOT, toy_params
 
 from charlm.evaluate import sample as sample_mod
-from charlm.cli import main as cli_main
+from charlm.cli.main import main as cli_main
 from charlm.core.errors import ParamsError, VocabError
 from charlm.neural.models import CharRNN, ModelConfig, next_log2probs, save_trained
 from charlm.evaluate.sample import sample, sample_batch, sample_stream
 from charlm.core.vocab import Vocab
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -166,15 +164,28 @@ def test_several_samples_run_as_one_batch(trained):
     assert sample_batch(model, vocab, 4, 50, seed=1, prime="to", temperature=3.0) == texts
 
 
+def _lowbit():
+    """benchmarks/speed/lowbit.py: the fp16 and int8 sampling steps the sampling benchmark
+    times (not charlm's: `charlm sample` runs fp32)."""
+    if "charlm_bench_lowbit" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "charlm_bench_lowbit", ROOT / "benchmarks" / "speed" / "lowbit.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules["charlm_bench_lowbit"] = mod
+    return sys.modules["charlm_bench_lowbit"]
+
+
 # int8 on these scaled random nets: 5e-5..2e-3 nats (the 3-layer tanh RNN the most); a
 # wrong scale gives > 0.1. The trained models' KL is in benchmarks/results/sampling.md.
 @pytest.mark.parametrize("weights,bound", [("fp16", 1e-5), ("int8", 1e-2)])
 @pytest.mark.parametrize("arch,layers", [("rnn", 3), ("lstm", 2), ("gru", 2)])
 def test_fewer_bytes_weights_stay_close_to_fp32(arch, layers, weights, bound):
-    """fp16 and int8 weights (OneStep(weights=...), benchmarks/bench_sampling.py) stay close
-    to the fp32 next-char distribution (mean KL), step after step with their own carried
-    state."""
-    if not sample_mod.weights_available(weights):
+    """fp16 and int8 weights (LowBitStep of benchmarks/speed/lowbit.py, timed by
+    benchmarks/speed/bench_sampling.py) stay close to the fp32 next-char distribution (mean
+    KL), step after step with their own carried state."""
+    lowbit = _lowbit()
+    if not lowbit.weights_available(weights):
         pytest.skip(f"this torch build has no fbgemm {weights} linear")
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(arch=arch, vocab_size=30, hidden_size=64, num_layers=layers,
@@ -182,7 +193,7 @@ def test_fewer_bytes_weights_stay_close_to_fp32(arch, layers, weights, bound):
     with torch.no_grad():
         for p in model.parameters():               # peaked, trained-like distributions
             p.mul_(3.0)
-        exact, other = sample_mod.OneStep(model), sample_mod.OneStep(model, weights)
+        exact, other = sample_mod.OneStep(model), lowbit.LowBitStep(model, weights)
         se, so = exact.state_from(None, 1), other.state_from(None, 1)
         kl = []
         for t in torch.randint(0, 30, (300,)):
@@ -194,8 +205,24 @@ def test_fewer_bytes_weights_stay_close_to_fp32(arch, layers, weights, bound):
 
 
 def test_unknown_weights_are_refused():
+    lowbit = _lowbit()
     with pytest.raises(ParamsError, match="weights: must be one of fp32, fp16, int8"):
-        sample_mod._Linear(torch.ones(2, 2), torch.zeros(2), "int4")
+        lowbit.Linear(torch.ones(2, 2), torch.zeros(2), "int4")
+    with pytest.raises(ParamsError, match="weights: must be one of fp32, fp16, int8"):
+        lowbit.LowBitStep(CharRNN(ModelConfig(arch="gru", vocab_size=5, hidden_size=4,
+                                              num_layers=1, embedding_dim=3)), "int4")
+
+
+def test_lowbit_fp32_step_is_charlms_step():
+    """LowBitStep(model, "fp32") is OneStep exactly (its linear is the same addmm)."""
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(arch="lstm", vocab_size=12, hidden_size=16, num_layers=2,
+                                dropout=0.0, embedding_dim=6)).eval()
+    a, b = sample_mod.OneStep(model), _lowbit().LowBitStep(model, "fp32")
+    sa, sb = a.state_from(None, 2), b.state_from(None, 2)
+    with torch.no_grad():
+        for t in torch.randint(0, 12, (20, 2)):
+            assert torch.equal(a(t, sa), b(t, sb))
 
 
 def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch, capsys):

@@ -14,8 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+def _module(path: str):
+    """A benchmark script as a module, from its path under benchmarks/ ("choices/x.py")."""
+    name = Path(path).stem
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -35,7 +37,7 @@ def _corrupt(obj, rng: random.Random):
 
 
 def test_schedule_choice_ignores_test(monkeypatch):
-    sc = _module("schedule_choice")
+    sc = _module("choices/schedule_choice.py")
     real = sc.git_show
     rng = random.Random(0)
 
@@ -55,7 +57,7 @@ def test_schedule_choice_ignores_test(monkeypatch):
 
 
 def test_sweep_ranking_and_pick_ignore_test():
-    sw = _module("gpu_lstm_sweep")
+    sw = _module("gpu/gpu_lstm_sweep.py")
     lines = [json.loads(x) for x in
              (ROOT / "benchmarks/results/gpu_lstm_sweep.jsonl").read_text().splitlines() if x.strip()]
     noisy = _corrupt(copy.deepcopy(lines), random.Random(1))

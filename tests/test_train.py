@@ -18,26 +18,10 @@ import yaml
 from charlm.neural.checkpoint import load_checkpoint
 from charlm.core.errors import CheckpointError, ParamsError, TrainingError
 from charlm.train.batcher import StreamBatcher
-from charlm.params import ModelSpec, SplitParams, TrainCommon, TrainParams, parse_params
-from charlm.data.prepare import prepare_text, save_prepared
+from charlm.params import ModelSpec, TrainCommon, TrainParams, parse_params
 from charlm.train.run import TrainingInterrupted, lr_at, resolve, train_model
 
-ROOT = Path(__file__).resolve().parents[1]
-WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "it", "was", "big"]
-
-
-def tiny_text(n_words: int = 6000, seed: int = 0) -> str:
-    rng = np.random.default_rng(seed)
-    words = rng.choice(WORDS, n_words)
-    return " ".join(w + (".\n" if i % 9 == 8 else "") for i, w in enumerate(words))
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("prepared") / "tiny"
-    vocab, arrays, stats = prepare_text(tiny_text(), SplitParams(0.8, 0.1, 0.1), "tiny")
-    save_prepared(d, vocab, arrays, stats)
-    return d
+from helpers import ROOT
 
 
 def params(**over) -> TrainParams:
@@ -379,12 +363,12 @@ def test_stage_killed_by_sigterm_resumes_to_the_same_metrics(prepared, tmp_path)
 
 
 def test_gpu_bench_runs_on_cpu_with_a_tiny_config_without_dvc(prepared, tmp_path):
-    """benchmarks/gpu_bench.py (issue 7) runs end to end on CPU; dvc and dvclive are not needed."""
+    """benchmarks/gpu/gpu_bench.py (issue 7) runs end to end on CPU; dvc and dvclive are not needed."""
     out = tmp_path / "gpu.json"
     code = ("import runpy, sys; sys.modules['dvclive'] = None; sys.modules['dvc'] = None; "
             f"sys.argv = ['gpu_bench.py', '--data', {str(prepared)!r}, '--out', {str(out)!r}, "
             "'--steps', '4', '--batch-size', '4', '--seq-len', '8', '--tiny']; "
-            f"runpy.run_path({str(ROOT / 'benchmarks' / 'gpu_bench.py')!r}, run_name='__main__')")
+            f"runpy.run_path({str(ROOT / 'benchmarks' / 'gpu' / 'gpu_bench.py')!r}, run_name='__main__')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     result = json.loads(out.read_text())

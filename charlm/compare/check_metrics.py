@@ -9,7 +9,7 @@ number (NaN, inf, a string, ...): a value the gate cannot compare fails it.
 
 Each row also says whether its change is within the seed noise or beyond it, in both
 directions: the noise is 2 standard deviations of that test bpc over the seeds that
-benchmarks/seed_noise.py trained (benchmarks/results/seed_noise.json; the n-gram has no
+benchmarks/quality/seed_noise.py trained (benchmarks/results/seed_noise.json; the n-gram has no
 seed: its noise is 0, so any change of it is beyond noise). A change of exactly 0 is
 "same"; a row whose noise was not measured says so.
 """

@@ -10,7 +10,7 @@ that segment's loss, never on text not yet scored, and carries its hidden state 
 batches: the RMS normalisation of Krause et al.), and the decay pulls the weights back
 toward the trained ones (their global prior). The first char is scored from the empty
 history, as every model is. `lr` and `decay` are chosen on val
-(benchmarks/dynamic_eval.py); test is scored once with them.
+(benchmarks/choices/dynamic_eval.py); test is scored once with them.
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ Same model + seed + options give the same text.
 from __future__ import annotations
 
 import contextlib
-import warnings
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -47,7 +46,7 @@ def encode_prime(vocab: Vocab, prime: Optional[str], unknown_ok: bool = False) -
     return vocab.encode_strict(prime, what="prime").astype(np.int64)
 
 
-def _next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) -> torch.Tensor:
+def next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) -> torch.Tensor:
     """(B, V) logits -> (B, V) float64 CPU probabilities (unknown id masked, top-k, temperature)."""
     logits = logits.float() / temperature
     logits[:, UNK_ID] = float("-inf")
@@ -59,52 +58,8 @@ def _next_probs(logits: torch.Tensor, temperature: float, top_k: Optional[int]) 
 
 # How one generation step runs: "stepper" (`OneStep`: plain matmuls, the fast path), or
 # the fused nn.LSTM/GRU/RNN module called on one step, with oneDNN off ("module") or on
-# ("module-mkldnn"); benchmarks/bench_train.py compares them.
+# ("module-mkldnn"); benchmarks/speed/bench_train.py compares them.
 ONE_STEP_PATHS = ("stepper", "module", "module-mkldnn")
-
-
-WEIGHTS = ("fp32", "fp16", "int8")
-
-
-def weights_available(weights: str) -> bool:
-    """Whether this build runs `OneStep`'s `weights` path (fp16 and int8: fbgemm, x86 CPU)."""
-    try:
-        _Linear(torch.ones(8, 8), torch.zeros(8), weights)(torch.zeros(1, 8))
-        return True
-    except (AttributeError, RuntimeError, NotImplementedError):
-        return False
-
-
-def _int8_packed(w: torch.Tensor, b: torch.Tensor):
-    """W as int8 with a scale per row (symmetric), packed for fbgemm's dynamic linear."""
-    scale = (w.abs().amax(1) / 127).clamp_min(1e-12).double()
-    with warnings.catch_warnings():        # quantized tensors are deprecated in torch 2.13
-        warnings.simplefilter("ignore", UserWarning)
-        q = torch.quantize_per_channel(w.float().contiguous(), scale,
-                                       torch.zeros(len(scale), dtype=torch.long), 0, torch.qint8)
-        return torch.ops.quantized.linear_prepack(q, b.float())
-
-
-class _Linear:
-    """x @ W.T + b for W (out, in): fp32 (addmm on a pre-transposed W); or with W stored in
-    fp16 (fp32 arithmetic), or in int8 with a scale per row (x quantised per call): fbgemm,
-    CPU only, fewer bytes read per step."""
-
-    def __init__(self, w: torch.Tensor, b: torch.Tensor, weights: str = "fp32"):
-        if weights not in WEIGHTS:
-            raise ParamsError(f"weights: must be one of {', '.join(WEIGHTS)}, got {weights!r}")
-        if weights == "fp16":
-            packed = torch.ops.quantized.linear_prepack_fp16(w.float().contiguous(), b.float())
-            self.f = lambda x: torch.ops.quantized.linear_dynamic_fp16(x, packed)
-        elif weights == "int8":
-            packed = _int8_packed(w, b)
-            self.f = lambda x: torch.ops.quantized.linear_dynamic(x, packed, True)
-        else:
-            wt = w.T.contiguous()
-            self.f = lambda x: torch.addmm(b, x, wt)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.f(x)
 
 
 class OneStep:
@@ -113,23 +68,28 @@ class OneStep:
     The same equations as PyTorch's nn.RNN (tanh) / nn.LSTM (gates i, f, g, o) / nn.GRU
     (gates r, z, n); the fused modules' single-step CPU path is several times slower
     (measured in benchmarks/results/train.md), so sampling steps run through this.
-    Layer 0's input projection is a table lookup: embedding @ W_ih0.T + b_ih0.
-    `weights`: the matrices as fp32, or read as fp16 or int8 through fbgemm (fewer bytes
-    per step): measured in benchmarks/results/sampling.md, neither pays on an AVX2 CPU,
-    so sampling runs fp32.
+    Layer 0's input projection is a table lookup: embedding @ W_ih0.T + b_ih0. Every
+    other matrix is applied by `linear` (fp32; reading the matrices as fp16 or int8 does
+    not pay on an AVX2 CPU: benchmarks/results/sampling.md).
     """
 
-    def __init__(self, model: CharRNN, weights: str = "fp32"):
+    def __init__(self, model: CharRNN):
         rnn, c = model.rnn, model.cfg
         self.arch, self.layers, self.hidden = c.arch, c.num_layers, c.hidden_size
         w = lambda name: getattr(rnn, name).detach()  # noqa: E731
         self.table0 = (model.embed.weight.detach() @ w("weight_ih_l0").T + w("bias_ih_l0")).contiguous()
-        self.ih = [None] + [_Linear(w(f"weight_ih_l{i}"), w(f"bias_ih_l{i}"), weights)
+        self.ih = [None] + [self.linear(w(f"weight_ih_l{i}"), w(f"bias_ih_l{i}"))
                             for i in range(1, self.layers)]
-        self.hh = [_Linear(w(f"weight_hh_l{i}"), w(f"bias_hh_l{i}"), weights)
+        self.hh = [self.linear(w(f"weight_hh_l{i}"), w(f"bias_hh_l{i}"))
                    for i in range(self.layers)]
-        self.head = _Linear(model.head.weight.detach(), model.head.bias.detach(), weights)
+        self.head = self.linear(model.head.weight.detach(), model.head.bias.detach())
         self.device = model.head.weight.device
+
+    def linear(self, w: torch.Tensor, b: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """x -> x @ W.T + b for W (out, in): addmm on a pre-transposed W. A subclass may
+        apply W another way (the sampling benchmark reads it as fp16 or int8)."""
+        wt = w.T.contiguous()
+        return lambda x: torch.addmm(b, x, wt)
 
     def state_from(self, state, n: int) -> list:
         """Per-layer states (h or (h, c), each (n, H)) from the fused module's state."""
@@ -192,14 +152,14 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
         step, states = OneStep(model), None
         states = step.state_from(state, n)
         for _ in range(length):
-            ids = torch.multinomial(_next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
+            ids = torch.multinomial(next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
             yield ids.numpy()
             logits = step(ids.to(device), states)
         return
     cpu = device.type == "cpu"
     with mkldnn_enabled(one_step == "module-mkldnn") if cpu else contextlib.nullcontext():
         for _ in range(length):
-            ids = torch.multinomial(_next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
+            ids = torch.multinomial(next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
             yield ids.numpy()
             logits, state = model(ids.to(device)[None, :], state)
             logits = logits[0]
