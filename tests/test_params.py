@@ -122,13 +122,14 @@ _INVALID = object()
 
 
 def _int(v):
-    """A YAML value as an int field takes it: ints, and floats that are whole; not bools."""
+    """A YAML value as an int field takes it: ints, and floats that are whole; not bools;
+    none beyond 2**53 in size (an absurd value)."""
     if isinstance(v, bool):
         return _INVALID
-    if isinstance(v, int):
-        return v
     if isinstance(v, float) and math.isfinite(v) and v.is_integer():
-        return int(v)
+        v = int(v)
+    if isinstance(v, int):
+        return v if abs(v) <= 2**53 else _INVALID
     return _INVALID
 
 

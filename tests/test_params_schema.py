@@ -120,3 +120,43 @@ def test_run_pairs_name_a_run_corpus_and_a_defined_model(tmp_path, key, pair, me
     with pytest.raises(ParamsError) as e:
         load_params(tmp_path / "params.yaml")
     assert str(e.value).startswith(message)
+
+
+# --------------------------------------------------------------------------- issue 27
+
+def _params_with(tmp_path, old: str, new: str):
+    from charlm.params import load_params
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (tmp_path / "params.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    (tmp_path / "corpora.yaml").write_text((ROOT / "corpora.yaml").read_text(encoding="utf-8"))
+    return load_params(tmp_path / "params.yaml")
+
+
+def test_params_read_as_dvc_reads_them_yaml_1_2(tmp_path):
+    """`lr: 1e-3` is a number (YAML 1.1 made it a string and charlm refused it)."""
+    p = _params_with(tmp_path, "    lr: 0.003 ", "    lr: 3e-3 ")
+    assert p.train.common.lr == 0.003
+
+
+def test_a_duplicate_key_is_refused_with_its_line(tmp_path):
+    with pytest.raises(ParamsError, match=r"params.yaml: invalid YAML at line \d+: a key given "
+                                          r"twice: .*duplicate key \"seed\""):
+        _params_with(tmp_path, "    seed: 1337 ", "    seed: 1337\n    seed: 7 ")
+
+
+@pytest.mark.parametrize("old,new,match", [
+    ("    batch_size: 32 ", "    batch_size: " + "1" + "0" * 30 + " ",
+     r"train.common.batch_size: absurdly large"),
+    ("    batch_size: 32 ", "    batch_size: 10000000 ", r"batch_size x seq_len = 640,000,000"),
+])
+def test_absurd_sizes_are_refused_with_their_key_path(tmp_path, old, new, match):
+    with pytest.raises(ParamsError, match=match):
+        _params_with(tmp_path, old, new)
+
+
+def test_an_unreadable_params_file_is_one_line(tmp_path):
+    from charlm.params import load_params
+    (tmp_path / "params.yaml").mkdir()
+    with pytest.raises(ParamsError, match="params.yaml: cannot read"):
+        load_params(tmp_path / "params.yaml")

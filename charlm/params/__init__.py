@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 
 from ..core.errors import ParamsError
 from .convert import did_you_mean, fail, from_dict, positive
 from .defaults import value
+from .yamlfile import read_yaml
 from .sections import (
     OVERRIDABLE,
     CorpusSpec,
@@ -139,16 +139,7 @@ def parse_params(raw: Any) -> Params:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: file not found (run from the repository root)") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ParamsError(f"{path}: invalid YAML{at}: {getattr(e, 'problem', e)}") from None
+    return read_yaml(path)
 
 
 def _with_corpora(raw: Any, corpora_path: Path) -> Any:

@@ -24,6 +24,8 @@ from typing import Any, Literal, Union
 from ..core.errors import ParamsError
 from .defaults import UNSET
 
+MAX_INT = 2**53      # no count, size or seed of charlm comes near it: a larger one is a typo
+
 
 def fail(where: str, msg: str) -> typing.NoReturn:
     raise ParamsError(f"{where}: {msg}" if where else msg)
@@ -81,8 +83,12 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
-                return int(value)
-            fail(where, f"must be an integer, got {value!r}")
+                value = int(value)
+            else:
+                fail(where, f"must be an integer, got {value!r}")
+        if abs(value) > MAX_INT:
+            fail(where, f"absurdly large: at most {MAX_INT:,}, got an integer of "
+                        f"{len(str(abs(value)))} digits")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

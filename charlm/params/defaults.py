@@ -19,7 +19,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..core.errors import ParamsError
 
 DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 UNSET = type("Unset", (), {"__repr__": lambda self: "<not in params.yaml>"})()
@@ -27,9 +27,10 @@ UNSET = type("Unset", (), {"__repr__": lambda self: "<not in params.yaml>"})()
 
 def _read() -> dict:
     """The defaults file's mapping; {} if it cannot be read (load_params then says why)."""
+    from .yamlfile import read_yaml
     try:
-        raw = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raw = read_yaml(DEFAULTS_FILE)
+    except ParamsError:
         return {}
     return raw if isinstance(raw, dict) else {}
 
