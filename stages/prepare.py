@@ -3,7 +3,7 @@
 from charlm.core import paths
 from charlm.core.entry import run_main, stage_args
 from charlm.data.prepare import prepare_text, save_prepared
-from charlm.data.unpack import decode
+from charlm.core.inputs import decode
 
 
 def main() -> None:

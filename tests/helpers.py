@@ -230,3 +230,26 @@ def run_cli(argv: list[str], capsys, monkeypatch=None, stdin: bytes | None = Non
         main(argv)
     out = capsys.readouterr()
     return e.value.code, out.out, out.err
+
+
+def exp_overrides(cmd: str) -> list[str]:
+    """The `-S` values of a `dvc exp run` command line."""
+    import shlex
+    tokens = shlex.split(cmd, comments=True)
+    return [tokens[i + 1] for i, t in enumerate(tokens) if t == "-S"]
+
+
+def apply_exp_run(tmp_path: Path, overrides: list[str]):
+    """This checkout's params.yaml (and corpora.yaml) copied to tmp_path with `overrides`
+    applied by DVC's own override code, then loaded and validated by charlm."""
+    from dvc.utils.hydra import apply_overrides
+
+    from charlm.params import load_params
+    p = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", p)
+    shutil.copy(ROOT / "corpora.yaml", tmp_path / "corpora.yaml")
+    corpora = [o.split(":", 1)[1] for o in overrides if o.startswith("corpora.yaml:")]
+    if corpora:                                   # DVC's `file:key=value` form
+        apply_overrides(tmp_path / "corpora.yaml", corpora)
+    apply_overrides(p, [o for o in overrides if not o.startswith("corpora.yaml:")])
+    return load_params(p)

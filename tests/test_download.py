@@ -209,7 +209,7 @@ def test_decode_valid_invalid_utf16_empty():
     assert decode(b"\xef\xbb\xbfabc", "utf-8", "f") == "abc"       # UTF-8 BOM dropped
     with pytest.raises(CorpusError, match=r"invalid utf-8 at byte offset 3 \(byte 0xff"):
         decode(b"abc\xffdef", "utf-8", "f")
-    with pytest.raises(CorpusError, match="UTF-16.*declared as utf-8"):
+    with pytest.raises(CorpusError, match="UTF-16.*not utf-8; convert it"):
         decode("hello".encode("utf-16"), "utf-8", "f")
     assert decode("hello".encode("utf-16"), "utf-16", "f") == "hello"
     with pytest.raises(CorpusError, match="NUL character at char offset 2"):

@@ -240,7 +240,7 @@ def test_gate_against_an_older_revision_and_a_bad_one(gate_repo):
         assert r.returncode == 2 and r.stderr.startswith("error: cannot read metrics/summary.json "
                                                          "at no-such-rev: ") and "Traceback" not in r.stderr
         r = _gate(repo, "--against", "HEAD", "--tolerance", "nan")
-        assert r.returncode == 2 and "--tolerance must be a finite number >= 0" in r.stderr
+        assert r.returncode == 2 and "--tolerance: must be a finite number >= 0" in r.stderr
     finally:
         _git(repo, "reset", "-q", "--hard", "HEAD~1")
 
@@ -291,4 +291,5 @@ def test_gate_judges_each_change_against_the_seed_noise_in_both_directions(tmp_p
     noise.write_text("[1, 2]")
     with pytest.raises(CharlmError, match="not a seed-noise table"):
         load_noise(noise)
-    assert load_noise(tmp_path / "absent.json") == {}
+    with pytest.raises(CharlmError, match="absent.json: no such file"):   # named: must exist
+        load_noise(tmp_path / "absent.json")

@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shlex
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from dvc.utils.hydra import apply_overrides
 
 from charlm.params import load_params
+
+from helpers import apply_exp_run, exp_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,30 +101,13 @@ def _readme_commands() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip().startswith("dvc exp run")]
 
 
-def _overrides(cmd: str) -> list[str]:
-    tokens = shlex.split(cmd, comments=True)
-    return [tokens[i + 1] for i, t in enumerate(tokens) if t == "-S"]
-
-
-def _apply(tmp_path: Path, overrides: list[str]):
-    p = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", p)
-    if (ROOT / "corpora.yaml").is_file():        # corpora kept beside params.yaml
-        shutil.copy(ROOT / "corpora.yaml", tmp_path / "corpora.yaml")
-    corpora = [o.split(":", 1)[1] for o in overrides if o.startswith("corpora.yaml:")]
-    if corpora:                                   # DVC's `file:key=value` form
-        apply_overrides(tmp_path / "corpora.yaml", corpora)
-    apply_overrides(p, [o for o in overrides if not o.startswith("corpora.yaml:")])
-    return load_params(p)
-
-
 def test_readme_exp_run_commands_apply_and_validate(tmp_path):
     cmds = _readme_commands()
     assert len(cmds) >= 8, cmds
     for cmd in cmds:
         if any(f"model: {name}}}" in cmd for name in PRESETS):     # a preset: one short line
-            assert len(_overrides(cmd)) <= 3, f"more than three -S flags: {cmd}"
-        _apply(tmp_path, _overrides(cmd))
+            assert len(exp_overrides(cmd)) <= 3, f"more than three -S flags: {cmd}"
+        apply_exp_run(tmp_path, exp_overrides(cmd))
 
 
 PRESETS = ("lstm-10min", "lecture-rnn3", "char-rnn-lstm", "enwik8-lstm")
@@ -143,7 +125,7 @@ def test_every_preset_resolves_validates_and_runs_from_one_documented_line(tmp_p
         line = [c for c in cmds if f"model: {name}}}" in c]
         assert line and all("~run.pairs" in x for x in line), (name, line)
         for x in line:
-            applied = _apply(tmp_path, _overrides(x))
+            applied = apply_exp_run(tmp_path, exp_overrides(x))
             assert {p.model for p in applied.run.pairs.values()} == {name}, x
 
 
@@ -171,16 +153,16 @@ def test_every_documented_override_applies_on_its_own(tmp_path):
     texts = _doc_text() + (ROOT / "params.yaml").read_text()
     found = re.findall(r"-S '([^']+)'", texts)
     # those of a README `dvc exp run` command apply together (the test above)
-    in_commands = {o for cmd in _readme_commands() for o in _overrides(cmd)}
+    in_commands = {o for cmd in _readme_commands() for o in exp_overrides(cmd)}
     placeholders = {"train.common.nproc=N", "section.key=value",      # the grammar's table
                     "a.b=v", "++a.b=v", "~a.b", "+a.b=v"}
     alone = sorted(set(found) - in_commands - placeholders)
     assert len(found) >= 20, found
     for o in alone:
-        _apply(tmp_path, [o])
+        apply_exp_run(tmp_path, [o])
     from dvc.exceptions import InvalidArgumentError
     with pytest.raises(InvalidArgumentError) as e:              # why the `++` is needed
-        _apply(tmp_path, ["train.models.lstm.batch_size=64"])
+        apply_exp_run(tmp_path, ["train.models.lstm.batch_size=64"])
     assert "Could not override" in str(e.value.__cause__)
 
 
@@ -189,14 +171,14 @@ def test_a_new_variant_is_defined_and_run_from_the_command_line(tmp_path):
     from charlm.train.run import resolve
     pairs = "run.pairs={tinyshakespeare-gru_tiny: {corpus: tinyshakespeare, model: gru_tiny}}"
     define = "++train.models.gru_tiny={arch: gru, hidden_size: 32, num_layers: 1, steps: 20}"
-    params = _apply(tmp_path, ["~run.pairs", "+" + pairs, define])      # in place of the pairs
+    params = apply_exp_run(tmp_path, ["~run.pairs", "+" + pairs, define])      # in place of the pairs
     assert [(p.corpus, p.model) for p in params.run.pairs.values()] == \
         [("tinyshakespeare", "gru_tiny")]
-    added = _apply(tmp_path, ["++" + pairs, define])                     # added to them
+    added = apply_exp_run(tmp_path, ["++" + pairs, define])                     # added to them
     assert len(added.run.pairs) == len(load_params(ROOT / "params.yaml").run.pairs) + 1
     spec, run = resolve(params.train, "gru_tiny")
     assert (spec.arch, spec.hidden_size, spec.num_layers, run.steps) == ("gru", 32, 1, 20)
     from charlm.core.errors import ParamsError
     with pytest.raises(ParamsError, match=r"run.pairs.tinyshakespeare-gru_tiny.model: unknown "
                                           r"model 'gru_tiny'"):
-        _apply(tmp_path, ["~run.pairs", "+" + pairs])
+        apply_exp_run(tmp_path, ["~run.pairs", "+" + pairs])

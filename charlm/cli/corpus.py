@@ -17,7 +17,9 @@ if any check fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import os
 import math
 import re
 import tempfile
@@ -27,6 +29,7 @@ from ..core import paths
 from ..core.errors import CorpusError, ParamsError
 from ..params import CORPORA_FILE, DEFAULT_PARAMS, CorpusSpec, Params, from_dict
 from ..params.sections import NAME
+from .args import MAX_NAME, encoding, path_arg, text
 
 UNPACK_CHOICES = ("plain", "bz2", "gz", "zip", "tar", "tar.gz", "tar.bz2", "tar.xz")
 
@@ -42,9 +45,9 @@ def _round_trip_yaml():
 
 
 def _check_name(name: str, params: Params, force: bool) -> None:
-    if not NAME.fullmatch(name):
-        raise ParamsError(f"corpus name {name!r}: use letters, digits, '_', '.', '-' "
-                          "(starting with a letter or digit)")
+    if len(name) > MAX_NAME or not NAME.fullmatch(name):
+        raise ParamsError(f"corpus name {name[:40]!r}: use letters, digits, '_', '.', '-' "
+                          f"(starting with a letter or digit, at most {MAX_NAME} chars)")
     if name in params.corpora and not force:
         raise ParamsError(f"corpus {name!r} already exists in {CORPORA_FILE} "
                           "(--force replaces it)")
@@ -60,6 +63,9 @@ def _source_url(source: str) -> str:
         raise CorpusError(f"{source}: no such file")
     if p.is_dir():
         raise CorpusError(f"{source}: is a directory (name its files, e.g. {source}/*.txt)")
+    if not p.is_file():
+        raise CorpusError(f"{source}: not a regular file (a device, pipe or socket); "
+                          "give a text file")
     try:
         return str(p.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -78,10 +84,37 @@ def _fetch_sources(urls: list[str]) -> list[dict]:
     return out
 
 
+# --unpack when it is not given: from the source's name
+SUFFIXES = [(".tar.gz", "tar.gz"), (".tgz", "tar.gz"), (".tar.bz2", "tar.bz2"),
+            (".tbz2", "tar.bz2"), (".tar.xz", "tar.xz"), (".txz", "tar.xz"), (".tar", "tar"),
+            (".zip", "zip"), (".bz2", "bz2"), (".gz", "gz")]
+ARCHIVES = ("zip", "tar", "tar.gz", "tar.bz2", "tar.xz")
+
+
+def unpack_method(args: argparse.Namespace) -> str:
+    """--unpack as given, else what every source's name says (plain when it says nothing);
+    --member only with an archive."""
+    how = args.unpack
+    if how is None:
+        found = {next((m for s, m in SUFFIXES if src.lower().endswith(s)), "plain")
+                 for src in args.sources}
+        if len(found) > 1:
+            raise ParamsError(f"--unpack: the sources' names say {', '.join(sorted(found))}; "
+                              "give --unpack (one method for all of them)")
+        how = found.pop()
+    if args.member and how not in ARCHIVES:
+        raise ParamsError(f"--member names files inside a zip or tar archive; this source is "
+                          f"unpacked as {how} (give --unpack)")
+    if how in ARCHIVES and not args.member:
+        raise ParamsError(f"--member: required for a {how} source (a name or a glob such as "
+                          "'*.txt')")
+    return how
+
+
 def _spec(args: argparse.Namespace, sources: list[dict]) -> tuple[dict, CorpusSpec]:
     names = ", ".join(s["url"].rstrip("/").rsplit("/", 1)[-1] for s in sources)
     entry: dict = {"description": args.description or f"added by charlm corpus add from {names}",
-                   "sources": sources, "unpack": args.unpack}
+                   "sources": sources, "unpack": unpack_method(args)}
     if args.member:
         entry["member"] = args.member
     entry["encoding"] = args.encoding
@@ -186,6 +219,25 @@ def _next_steps(name: str, model: str, to_run: bool) -> str:
             f"or in every run: rerun with --to-run (or edit run in {DEFAULT_PARAMS}), then dvc repro")
 
 
+@contextlib.contextmanager
+def _cache_kept_only_on_success():
+    """On a refusal, the sources this command fetched into the download cache (and the
+    cache folder, if it made it) are removed again: a refused add leaves nothing behind."""
+    cache = paths.download_cache()
+    existed = cache.is_dir()
+    before = set(cache.iterdir()) if existed else set()
+    try:
+        yield
+    except BaseException:
+        for f in (set(cache.iterdir()) if cache.is_dir() else set()) - before:
+            with contextlib.suppress(OSError):
+                f.unlink()
+        if not existed:
+            with contextlib.suppress(OSError):
+                cache.rmdir()
+        raise
+
+
 def add(args: argparse.Namespace) -> int:
     """Check every source, then write the corpus entry (and, with --to-run, the run)."""
     from ..core.fsutil import write_text
@@ -196,12 +248,17 @@ def add(args: argparse.Namespace) -> int:
         raise ParamsError(f"no {CORPORA_FILE} in {Path.cwd()}: corpus add writes there")
     _check_name(args.name, params, args.force)
     check_model_name(params, args.model, allow_ngram=False)
+    unpack_method(args)                                 # before any fetch
     urls = [_source_url(s) for s in args.sources]       # local paths checked before any fetch
-    entry, spec = _spec(args, _fetch_sources(urls))
-    text = _build_text(args.name, spec, params, args.model)
-    writes = {corpora_file: _corpora_text(corpora_file, args.name, entry)}
-    if args.to_run:
-        writes[Path(DEFAULT_PARAMS)] = _run_text(Path(DEFAULT_PARAMS), args.name, args.model)
+    with _cache_kept_only_on_success():
+        entry, spec = _spec(args, _fetch_sources(urls))
+        text = _build_text(args.name, spec, params, args.model)
+        writes = {corpora_file: _corpora_text(corpora_file, args.name, entry)}
+        if args.to_run:
+            writes[Path(DEFAULT_PARAMS)] = _run_text(Path(DEFAULT_PARAMS), args.name, args.model)
+        for path in writes:
+            if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+                raise ParamsError(f"{path} is read-only: not changing it (nothing was written)")
     for path, new_text in writes.items():      # every check passed: write both files
         write_text(path, new_text)
     total = sum(s["bytes"] for s in entry["sources"])
@@ -218,15 +275,17 @@ def register(sub) -> None:
     csub = p.add_subparsers(dest="corpus_command", required=True)
     a = csub.add_parser("add", help="check a text and add it to corpora.yaml",
                         description=__doc__, formatter_class=HelpFormatter)
-    a.add_argument("name", help="the corpus name (letters, digits, _ . -)")
-    a.add_argument("sources", nargs="+", metavar="SOURCE",
+    a.add_argument("name", type=text, help="the corpus name (letters, digits, _ . -)")
+    a.add_argument("sources", nargs="+", metavar="SOURCE", type=path_arg,
                    help="local file, file:// or http(s):// URL; several are concatenated in order")
-    a.add_argument("--encoding", default="utf-8", help="encoding of the text")
-    a.add_argument("--unpack", default="plain", choices=UNPACK_CHOICES,
-                   help="how each source is unpacked")
-    a.add_argument("--member", default=None,
+    a.add_argument("--encoding", default="utf-8", type=encoding,
+                   help="encoding of the text (decoded strictly)")
+    a.add_argument("--unpack", default=None, choices=UNPACK_CHOICES,
+                   help="how each source is unpacked (default: from its name, e.g. .tar.gz, "
+                        ".zip, .bz2; else plain)")
+    a.add_argument("--member", default=None, type=text,
                    help="archive member name or glob, e.g. '*.tex' (zip and tar sources)")
-    a.add_argument("--description", default=None, help="one line on what the text is")
+    a.add_argument("--description", default=None, type=text, help="one line on what the text is")
     a.add_argument("--model", default="lstm",
                    help="the neural model to pair with it")
     a.add_argument("--to-run", action="store_true",

@@ -45,16 +45,33 @@ def check_model_name(params: Params, model: str, allow_ngram: bool = True) -> No
                           f"known: {', '.join(known)}")
 
 
+def _corpora_override(params: Params, corpus: str) -> str:
+    """The -S that adds `corpus` to run.corpora ("" when it is there already)."""
+    if corpus in params.run.corpora:
+        return ""
+    return f"-S 'run.corpora=[{', '.join([*params.run.corpora, corpus])}]' "
+
+
+def prepare_command(params: Params, corpus: str) -> str:
+    """The command that prepares `corpus` (a stage only exists for corpora in the run)."""
+    if corpus in params.run.corpora:
+        return f"dvc repro prepare@{corpus}"
+    return f"dvc exp run {_corpora_override(params, corpus)}".rstrip()
+
+
 def train_command(params: Params, corpus: str, model: str) -> str:
-    """The command that makes `model` on `corpus`."""
+    """The command that makes `model` on `corpus` (tests/test_cli_hints.py runs its
+    validation)."""
     if model == NGRAM:
-        return f"dvc repro ngram@{corpus}"
+        return (f"dvc repro ngram@{corpus}" if corpus in params.run.corpora
+                else prepare_command(params, corpus))
     key = f"{corpus}-{model}"
     if key in params.run.pairs:
         return f"dvc repro train@{key}"
     if key in params.run.finetune:
         return f"dvc repro finetune@{key}"
-    return f"dvc exp run -S '++run.pairs={{{key}: {{corpus: {corpus}, model: {model}}}}}'"
+    return (f"dvc exp run {_corpora_override(params, corpus)}"
+            f"-S '++run.pairs={{{key}: {{corpus: {corpus}, model: {model}}}}}'")
 
 
 def trained_dir(params: Params, corpus: str, model: str, allow_ngram: bool = True) -> Path:

@@ -13,12 +13,12 @@ Run it from the repository root (where dvc.yaml and params.yaml are):
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
 from .. import __version__
 from ..core.entry import HelpFormatter, run_main
+from .args import Parser
 
 # One module per subcommand in charlm/cli/, over the library code it runs: each defines
 # `register(subparsers)`; the parser it adds sets `func=` to a callable taking the args.
@@ -26,8 +26,8 @@ COMMAND_MODULES = ["charlm.cli.corpus", "charlm.cli.ngram", "charlm.cli.sample",
                    "charlm.cli.models", "charlm.cli.check_metrics"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="charlm", description=__doc__,
+def build_parser() -> Parser:
+    ap = Parser(prog="charlm", description=__doc__,
                                  formatter_class=HelpFormatter)
     ap.add_argument("--version", action="version", version=f"charlm {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)

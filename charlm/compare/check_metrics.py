@@ -45,6 +45,12 @@ def _parse(text: str, where: str) -> dict:
         raise CharlmError(f"{where}: invalid JSON ({e.msg} at line {e.lineno})") from None
 
 
+def _read(path: Path) -> str:
+    """A summary file's text: one reader for every input (charlm.core.inputs)."""
+    from ..core.inputs import MIB, decode, read_input
+    return decode(read_input(str(path), str(path), 64 * MIB, stdin_ok=False), "utf-8", str(path))
+
+
 def load_at_rev(rev: str, path: Path) -> dict:
     try:
         proc = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
@@ -64,11 +70,12 @@ def _valid(x) -> bool:
 
 
 def load_noise(path: Path = NOISE_FILE) -> dict[tuple[str, str], float]:
-    """(corpus, model) -> the standard deviation of its test bpc over seeds ({} if none)."""
-    if not path.is_file():
-        return {}
+    """(corpus, model) -> the standard deviation of its test bpc over seeds ({} when the
+    default table is absent)."""
+    if path == NOISE_FILE and not path.exists():
+        return {}                 # not measured here; a file named by --noise must exist
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        rows = json.loads(_read(path))["rows"]
         return {(r["corpus"], r["model"]): float(r["test_bpc"]["std"]) for r in rows}
     except (ValueError, KeyError, TypeError) as e:
         raise CharlmError(f"{path}: not a seed-noise table ({e})") from None
@@ -153,8 +160,8 @@ def check(against: str, tolerance: float, current: Path | None = None,
     current = current or paths.summary_file()
     if not current.exists():
         raise CharlmError(f"{current}: not found (run `dvc repro report`)")
-    new = _parse(current.read_text(encoding="utf-8"), str(current))
-    old = (_parse(baseline.read_text(encoding="utf-8"), str(baseline)) if baseline
+    new = _parse(_read(current), str(current))
+    old = (_parse(_read(baseline), str(baseline)) if baseline
            else load_at_rev(against, paths.summary_file()))
     rows, ok = compare(old, new, tolerance, load_noise(noise))
     return markdown(rows, tolerance, str(baseline or against)), ok

@@ -30,7 +30,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 def run_main(main: Callable[[], int | None]) -> None:
     """Run an entry point: the numerics profile checked first (charlm/core/numerics.py), then
-    `main`; a CharlmError is one line on stderr and exit status 2."""
+    `main`; a CharlmError, a refused file operation or running out of memory is one line on
+    stderr and exit status 2; a closed output pipe ends quietly with status 141 (SIGPIPE's)."""
     try:
         numerics.check()
         code = main()
@@ -40,7 +41,33 @@ def run_main(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:                  # the reader went away (`| head`): end quietly
+        _quiet_stdout()
+        sys.exit(141)
+    except MemoryError:
+        print("error: out of memory (ask for less: a shorter length, fewer samples)",
+              file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:                     # the environment refused: a path, a permission
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+        sys.exit(141)
     sys.exit(code or 0)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail again."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def stage_args(doc: str | None, *positionals: str,

@@ -44,7 +44,8 @@ from typing import Callable, Iterable
 from ..core.errors import CorpusError, DownloadError
 from ..core.fsutil import atomic_open, remove_stale_temps, sha256_file, write_text
 from ..params import CorpusSpec
-from .unpack import decode, unpack
+from ..core.inputs import decode
+from .unpack import unpack
 
 MIRROR_ENV = "CHARLM_MIRROR"
 CHUNK = 1 << 20

@@ -1,4 +1,4 @@
-"""From a downloaded file to text: safe unpacking and strict decoding.
+"""From a downloaded file to its bytes: safe unpacking.
 
 `unpack()` reads a source as it was downloaded: plain, bz2, gz, or an archive (zip,
 tar, tar.gz, tar.bz2, tar.xz). From an archive, the members named by ``member`` (a
@@ -8,8 +8,7 @@ order. The whole archive is refused if any member path is absolute, has a ``..``
 a drive; a match must be a regular file (links are never followed), every pattern
 must match something, and the total unpacked size is capped (``max_unpacked_bytes``).
 
-`decode()` decodes strictly in the declared encoding; an error names the byte offset
-of the first bad byte.
+Decoding (strict, in the declared encoding) is charlm.core.inputs.decode.
 """
 
 from __future__ import annotations
@@ -189,29 +188,3 @@ def unpack(path: Path, how: str, member: str | list[str] | None, cap: int, what:
         why = f"{e}: {e.__cause__}" if e.__cause__ else str(e)   # tarfile's "not a gzip file"
         raise CorpusError(f"{what}: corrupt {how} archive ({' '.join(why.split())})") from None
     raise CorpusError(f"{what}: unknown unpack method {how!r}")
-
-
-# --------------------------------------------------------------------------- decoding
-
-_BOMS = {b"\xff\xfe": "UTF-16 (little-endian BOM)", b"\xfe\xff": "UTF-16 (big-endian BOM)"}
-
-
-def decode(data: bytes, encoding: str, what: str) -> str:
-    """Strictly decode `data`; errors name the byte offset and what was found."""
-    enc = encoding.lower().replace("_", "-")
-    if enc in ("utf-8", "utf8"):
-        for bom, name in _BOMS.items():
-            if data.startswith(bom):
-                raise CorpusError(f"{what}: file is {name} but declared as {encoding}; "
-                                  "set `encoding: utf-16` for this corpus or convert it")
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-    try:
-        text = data.decode(encoding, errors="strict")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{what}: invalid {encoding} at byte offset {e.start} "
-                          f"(byte 0x{data[e.start]:02x}: {e.reason})") from None
-    nul = text.find("\x00")
-    if nul >= 0:
-        raise CorpusError(f"{what}: NUL character at char offset {nul}: not a text file?")
-    return text

@@ -25,13 +25,14 @@ import torch.nn.functional as F
 from ..core.errors import ParamsError
 from ..core.vocab import UNK_ID, Vocab
 from ..neural.models import CharRNN, mkldnn_enabled
+from ..params.sections import MIN_TEMPERATURE
 
 
 def _check(length: int, temperature: float, top_k: Optional[int]) -> None:
     if length < 0:
         raise ParamsError(f"length: must be >= 0, got {length}")
-    if not temperature > 0:
-        raise ParamsError(f"temperature: must be > 0, got {temperature}")
+    if not MIN_TEMPERATURE <= temperature <= 100:
+        raise ParamsError(f"temperature: must be in {MIN_TEMPERATURE:g}..100, got {temperature}")
     if top_k is not None and top_k < 1:
         raise ParamsError(f"top_k: must be >= 1, got {top_k}")
 

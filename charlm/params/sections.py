@@ -5,12 +5,12 @@ range rule in its section's `check(where)`, its default and help in params.yaml 
 
 from __future__ import annotations
 
-import codecs
 import re
 import typing
 from dataclasses import dataclass, field, fields, make_dataclass, replace
 from typing import Literal, Optional, Union
 
+from ..core.inputs import encoding_problem
 from .convert import fail, positive
 from .defaults import defaults_from, resumable
 
@@ -54,10 +54,9 @@ class CorpusSpec:
         if isinstance(self.member, list) and "" in self.member:
             fail(f"{where}.member[{self.member.index('')}]", "must not be empty")
         positive(where, "max_chars", self.max_chars)
-        try:
-            codecs.lookup(self.encoding)
-        except (LookupError, ValueError):    # ValueError: e.g. a NUL in the name
-            fail(f"{where}.encoding", f"unknown encoding {self.encoding!r}")
+        problem = encoding_problem(self.encoding)
+        if problem:
+            fail(f"{where}.encoding", problem)
 
     def urls(self) -> list[str]:
         base = self.base_url or ""
@@ -69,6 +68,7 @@ class CorpusSpec:
 # --------------------------------------------------------------------------- run, prepare
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")     # corpus and model names (DVC stage keys)
+MAX_BATCH_CHARS = 2**28     # batch_size x seq_len: chars per optimiser step (a larger one is a typo)
 
 
 
@@ -151,6 +151,9 @@ class TrainCommon:
             positive(where, name, getattr(self, name), zero_ok=True)
         if self.min_lr > self.lr:
             fail(f"{where}.min_lr", f"must be <= lr ({self.lr}), got {self.min_lr}")
+        if self.batch_size * self.seq_len > MAX_BATCH_CHARS:
+            fail(f"{where}.batch_size", f"batch_size x seq_len = {self.batch_size * self.seq_len:,} "
+                 f"chars per step: at most {MAX_BATCH_CHARS:,}")
         if self.batch_size % (self.grad_accum * self.nproc):
             fail(f"{where}.batch_size", self.divisibility(self.batch_size))
 
@@ -283,6 +286,11 @@ class NgramParams:
 
 # --------------------------------------------------------------------------- evaluate
 
+# below it the logits / temperature overflow to inf (for every practical purpose it samples
+# greedily already: top-k 1 is greedy)
+MIN_TEMPERATURE = 1e-3
+
+
 @dataclass
 @defaults_from("evaluate.sample")
 class SampleParams:
@@ -293,7 +301,9 @@ class SampleParams:
 
     def check(self, where: str) -> None:
         positive(where, "chars", self.chars)
-        positive(where, "temperature", self.temperature)
+        if not MIN_TEMPERATURE <= self.temperature <= 100:
+            fail(f"{where}.temperature", f"must be in {MIN_TEMPERATURE:g}..100, "
+                                         f"got {self.temperature!r}")
 
 
 @dataclass

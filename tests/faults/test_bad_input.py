@@ -3,6 +3,8 @@ culprit on stderr, exit status 2, no traceback. Corpora, params, sampling and qu
 
 from __future__ import annotations
 
+import os
+
 import json
 import subprocess
 import sys
@@ -103,17 +105,38 @@ NGRAM_SAMPLE = ["ngram", "sample", "--corpus", "tiny", "--order", "3"]
 NGRAM_QUERY = ["ngram", "query", "--corpus", "tiny", "--order", "3"]
 BAD_ARGS = {    # argv after `charlm` -> parts of the one-line error
     "prime_unknown": (SAMPLE + ["--prime", "Zebra§"], ["prime has 2 character(s) not in the vocabulary", "'Z'", "'§'"]),
-    "length_0": (SAMPLE + ["--length", "0"], ["--length: must be >= 1, got 0"]),
-    "length_negative": (SAMPLE + ["--length", "-5"], ["--length: must be >= 1, got -5"]),
-    "temperature_0": (SAMPLE + ["--temperature", "0"], ["--temperature: must be > 0, got 0.0"]),
-    "temperature_negative": (SAMPLE + ["--temperature", "-1"], ["--temperature: must be > 0, got -1.0"]),
+    "length_0": (SAMPLE + ["--length", "0"], ["--length: must be in 1..10,000,000, got 0"]),
+    "length_negative": (SAMPLE + ["--length", "-5"], ["--length: must be in 1..10,000,000, got -5"]),
+    "temperature_0": (SAMPLE + ["--temperature", "0"], ["--temperature: must be a finite number >= 0.001 and <= 100, got 0"]),
+    "temperature_negative": (SAMPLE + ["--temperature", "-1"], ["--temperature: must be a finite number >= 0.001 and <= 100, got -1"]),
     "top_k_too_big": (SAMPLE + ["--top-k", "1000"], ["top_k: must be <= 18", "got 1000"]),
-    "top_k_0": (SAMPLE + ["--top-k", "0"], ["--top-k: must be >= 1, got 0"]),
+    "top_k_0": (SAMPLE + ["--top-k", "0"], ["--top-k: must be in 1..1,000,000, got 0"]),
     "ngram_prime_unknown": (NGRAM_SAMPLE + ["--prime", "Zeb"], ["prime has 1 character(s) not in the vocabulary: 'Z'"]),
-    "ngram_length_0": (NGRAM_SAMPLE + ["--length", "0"], ["--length: must be >= 1, got 0"]),
+    "ngram_length_0": (NGRAM_SAMPLE + ["--length", "0"], ["--length: must be in 1..10,000,000, got 0"]),
     "ngram_order_0": (NGRAM_SAMPLE + ["--order", "0"], ["order must be >= 1, got 0"]),
     "ngram_query_unknown": (NGRAM_QUERY + ["Zé!"], ["history 'Zé!' has 3 character(s) not in the vocabulary"]),
     "ngram_query_length": (NGRAM_QUERY + ["ab"], ["history 'ab' has 2 chars; an order-3 model needs exactly 3"]),
+    # issue 27: values that used to overflow, stream forever or pass unchecked
+    "length_huge": (SAMPLE + ["--length", str(10**30)], ["--length: must be in 1..10,000,000"]),
+    "num_samples_huge": (SAMPLE + ["--num-samples", "100000000"], ["--num-samples: must be in 1..1,000"]),
+    "batch_too_big": (SAMPLE + ["--num-samples", "1000", "--length", "1000000"],
+                      ["--num-samples x --length: at most 10,000,000 chars"]),
+    "seed_huge": (SAMPLE + ["--seed", str(10**30)], ["--seed: must be in 0..4,294,967,295"]),
+    "seed_negative": (SAMPLE + ["--seed", "-1"], ["--seed: must be in 0..4,294,967,295, got -1"]),
+    "temperature_inf": (SAMPLE + ["--temperature", "inf"], ["--temperature: must be a finite number"]),
+    "temperature_denormal": (SAMPLE + ["--temperature", "1e-320"], ["--temperature: must be a finite number >= 0.001"]),
+    "prime_not_utf8": (SAMPLE + ["--prime", os.fsdecode(b"\xff\xfe")],
+                       ["--prime: not valid UTF-8 (byte 0xff at offset 0)"]),
+    "checkpoint_and_names": (SAMPLE + ["--checkpoint", "data/models/tiny/lstm"],
+                             ["give either --corpus and --model, or --checkpoint"]),
+    "ngram_prime_not_utf8": (NGRAM_SAMPLE + ["--prime", os.fsdecode(b"\xff")],
+                             ["--prime: not valid UTF-8 (byte 0xff at offset 0)"]),
+    "ngram_length_huge": (NGRAM_SAMPLE + ["--length", str(10**30)], ["--length: must be in 1..10,000,000"]),
+    "ngram_seed_negative": (NGRAM_SAMPLE + ["--seed", "-1"], ["--seed: must be in 0..4,294,967,295, got -1"]),
+    "ngram_add_k_without_add_k": (NGRAM_QUERY + ["--add-k", "5", "abc"],
+                                  ["--add-k is the k of add_k smoothing: give --smoothing add_k"]),
+    "ngram_add_k_inf": (NGRAM_SAMPLE + ["--smoothing", "add_k", "--add-k", "inf"],
+                        ["--add-k: must be a finite number > 0"]),
 }
 
 
