@@ -1,5 +1,5 @@
 """Shared fixtures: environment, a real HTTP server on 127.0.0.1, the corpus mirror, a tiny
-prepared corpus."""
+prepared corpus, a tiny trained repository."""
 
 from __future__ import annotations
 
@@ -53,3 +53,18 @@ def prepared(tmp_path_factory) -> Path:
     vocab, arrays, stats = prepare_text(tiny_text(), SplitParams(0.8, 0.1, 0.1), "tiny")
     save_prepared(d, vocab, arrays, stats)
     return d
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A tiny trained repository (tests/tiny_repo.py), one per test module (a module may
+    override this fixture to add to it)."""
+    from tiny_repo import build_repo
+    return build_repo(tmp_path_factory.mktemp("built") / "repo")
+
+
+@pytest.fixture
+def repo(built, monkeypatch) -> Path:
+    """`built`, as the current folder (the `charlm` command runs from the repository root)."""
+    monkeypatch.chdir(built)
+    return built

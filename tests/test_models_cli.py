@@ -46,12 +46,6 @@ def built(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def repo(built, monkeypatch) -> Path:
-    monkeypatch.chdir(built)
-    return built
-
-
 def test_json_lists_every_trained_model_with_its_metrics(repo, capsys):
     code, out, err = run_cli(["models", "--json"], capsys)
     assert (code, err) == (0, "")
@@ -127,3 +121,38 @@ def test_no_models_names_dvc_repro_and_outside_the_root_is_an_error(tmp_path, ca
     code, out, err = run_cli(["models"], capsys)
     assert (code, out) == (2, "") and err.count("\n") == 1
     assert "charlm runs from the repository root" in err and str(tmp_path.resolve()) in err
+
+
+def test_models_whose_files_fail_their_checks_are_marked_never_best(built, tmp_path,
+                                                                     monkeypatch, capsys):
+    """Empty or flipped weights, an invalid config.json, a truncated n-gram: each row is
+    marked `!` with the file and the reason, and the best is chosen among the others."""
+    root = tmp_path / "repo"
+    shutil.copytree(built, root, symlinks=True)
+    monkeypatch.chdir(root)
+    models = root / "data" / "models"
+    (models / CORPUS / "gru" / "model.safetensors").write_bytes(b"")
+    w = models / CORPUS / "lstm" / "model.safetensors"
+    b = bytearray(w.read_bytes())
+    b[-5] ^= 0xFF
+    w.write_bytes(bytes(b))
+    cfg = models / "latex" / "lstm" / "config.json"
+    doc = read_json(cfg)
+    write_json(cfg, {**doc, "vocab": {**doc["vocab"], "unk_id": 999}})
+    npz = root / "data" / "ngram" / NOT_IN_RUN / "model.npz"
+    npz.write_bytes(npz.read_bytes()[:100])
+    code, out, err = run_cli(["models", "--json"], capsys)
+    rows = {(r["corpus"], r["model"]): r for r in json.loads(out)}
+    assert code == 0 and err == ""
+    problems = {k: r["problem"] for k, r in rows.items() if r["problem"]}
+    assert set(problems) == {(CORPUS, "gru"), (CORPUS, "lstm"), ("latex", "lstm"),
+                             (NOT_IN_RUN, "ngram")}, problems
+    assert "gru/model.safetensors: unreadable weights" in problems[(CORPUS, "gru")]
+    assert "fails its CRC-32 check" in problems[(CORPUS, "lstm")]
+    assert "unk_id must be 0" in problems[("latex", "lstm")]
+    assert f"{NOT_IN_RUN}/model.npz" in problems[(NOT_IN_RUN, "ngram")]
+    best = {c for (c, m), r in rows.items() if r["best"]}
+    assert rows[(CORPUS, "ngram")]["best"] and rows[("latex", "ngram")]["best"], best
+    code, out, _ = run_cli(["models"], capsys)
+    marked = [line.split()[:3] for line in out.splitlines() if line.split()[2:3] == ["!"]]
+    assert len(marked) == 4 and out.count("\n! ") == 4 and "fails its checks: " in out

@@ -271,7 +271,7 @@ def test_cli_streams_a_sample_and_reports_errors(trained, tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     # a model directory given explicitly
     with pytest.raises(SystemExit) as e:
-        cli_main(["sample", "--corpus", "toy", "--model", "x", "--checkpoint", str(d),
+        cli_main(["sample", "--checkpoint", str(d),
                   "--length", "5", "--seed", "3", "--top-k", "1", "--prime", "to be"])
     assert e.value.code == 0 and capsys.readouterr().out == out[:5] + "\n"
 
@@ -288,7 +288,7 @@ def test_cli_samples_from_a_training_checkpoint(tmp_path):
                      common=TrainCommon(steps=10, batch_size=4, seq_len=16, eval_every=10, device="cpu"))
     out = tmp_path / "data" / "models" / "toy" / "gru"
     train_model(prepared, out, tp, "gru", progress=False, log=lambda m: None)
-    r = subprocess.run([sys.executable, "-m", "charlm.cli", "sample", "--corpus", "toy", "--model", "gru",
+    r = subprocess.run([sys.executable, "-m", "charlm.cli", "sample",
                         "--checkpoint", str(out / "checkpoint" / "last.safetensors"), "--length", "25"],
                        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT),
                                                                          "PATH": "/usr/bin:/bin"})
@@ -296,7 +296,7 @@ def test_cli_samples_from_a_training_checkpoint(tmp_path):
     assert len(r.stdout) == 26 and set(r.stdout[:-1]) <= set("abcde. ")
     bad = out / "checkpoint" / "bad.safetensors"
     bad.write_bytes(b"not a checkpoint")
-    r = subprocess.run([sys.executable, "-m", "charlm.cli", "sample", "--corpus", "toy", "--model", "gru",
+    r = subprocess.run([sys.executable, "-m", "charlm.cli", "sample",
                         "--checkpoint", str(bad)], cwd=tmp_path, capture_output=True, text=True,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 2 and "bad.safetensors: corrupt checkpoint" in r.stderr

@@ -31,18 +31,7 @@ from charlm.core.scoring import bpc_stats
 from charlm.core.vocab import Vocab
 
 from helpers import ROOT, run_cli
-from tiny_repo import CORPUS, build_repo
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    return build_repo(tmp_path_factory.mktemp("score") / "repo")
-
-
-@pytest.fixture
-def repo(built, monkeypatch) -> Path:
-    monkeypatch.chdir(built)
-    return built
+from tiny_repo import CORPUS
 
 
 def split_text(split: str = "test") -> str:
@@ -103,6 +92,7 @@ def unescape(cell: str) -> str:
 def test_per_char_tsv_rows_bits_and_top_predictions(repo, capsys, monkeypatch, model):
     text = split_text()[:300] + "\\ tab\there é\n"
     (repo / "in.txt").write_text(text, encoding="utf-8")
+    (repo / "out").mkdir(exist_ok=True)                # an output's folder is never created
     monkeypatch.setattr(score_cli, "TOP_BLOCK", 7)     # many blocks: the history is carried
     code, out, err = run_cli(["score", "--corpus", CORPUS, "--model", model, "--json",
                               "--per-char", "out/bits.tsv", "in.txt"], capsys)
@@ -160,8 +150,8 @@ def test_name_and_file_errors_are_one_exact_line_and_write_nothing(repo, capsys,
 @pytest.mark.parametrize("data,msg", [
     (b"", "stdin: no text to score (the input is empty)"),
     (b"\xef\xbb\xbf", "stdin: no text to score (the input is empty)"),
-    (b"the cat\xffsat", "stdin: not valid UTF-8 at byte offset 7 (byte 0xff: invalid start byte)"),
-    (b"\xef\xbb\xbfthe \xc3", "stdin: not valid UTF-8 at byte offset 7 "
+    (b"the cat\xffsat", "stdin: invalid utf-8 at byte offset 7 (byte 0xff: invalid start byte)"),
+    (b"\xef\xbb\xbfthe \xc3", "stdin: invalid utf-8 at byte offset 7 "
                               "(byte 0xc3: unexpected end of data)"),
 ])
 @pytest.mark.parametrize("model", ["ngram", "lstm"])

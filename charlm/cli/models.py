@@ -11,6 +11,10 @@ metrics/eval/<corpus>/<model>.json ("-": not evaluated yet). The best model of e
 corpus, marked *, is the one with the lowest val bpc: models are chosen on val, and
 test is only reported. With no trained model at all, a line says to run `dvc repro`
 (exit status 0; --json then prints an empty list).
+
+Each model's files are checked as `sample` and `score` would load them (config.json by
+the params schema, the weights' CRC-32, the n-gram's arrays): a model that fails is
+marked `!` with the reason under the table ("problem" in --json), and is never the best.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Optional
 from ..core import paths
 from ..core.fsutil import read_json
 from ..params import Params
+from .args import name
 from .lookup import NGRAM, repo_params
 
 COLUMNS = ["corpus", "model", "architecture", "params", "train chars", "val bpc", "test bpc"]
@@ -75,13 +80,32 @@ def neural_row(corpus: str, model_dir: Path) -> Optional[dict]:
             "train_chars": _int_or_none(summary.get("train_chars")), "path": str(model_dir)}
 
 
+def file_problem(row: dict) -> Optional[str]:
+    """Why the model's files cannot be used (None when they load and pass their checks)."""
+    from ..core.errors import CharlmError
+    try:
+        if row["model"] == NGRAM:
+            from ..ngram.store import read_model
+            read_model(row["path"])
+        else:
+            from ..neural.models import load_trained
+            load_trained(row["path"], "cpu")
+    except CharlmError as e:
+        return str(e)
+    return None
+
+
 def corpus_rows(corpus: str) -> list[dict]:
-    """The trained models of one corpus (n-gram first, then by name), with their metrics."""
+    """The trained models of one corpus (n-gram first, then by name), with their metrics
+    and the result of their files' checks."""
     rows = [ngram_row(corpus)]
     d = paths.DATA / "models" / corpus
     if d.is_dir():
         rows += [neural_row(corpus, m) for m in sorted(d.iterdir()) if m.is_dir()]
-    return mark_best([with_metrics(r) for r in rows if r is not None])
+    rows = [with_metrics(r) for r in rows if r is not None]
+    for r in rows:
+        r["problem"] = file_problem(r)
+    return mark_best(rows)
 
 
 def with_metrics(row: dict) -> dict:
@@ -96,8 +120,9 @@ def with_metrics(row: dict) -> dict:
 
 
 def mark_best(rows: list[dict]) -> list[dict]:
-    """Set `best` on the row with the lowest val bpc (none when nothing is evaluated)."""
-    scored = [r for r in rows if isinstance(r["val_bpc"], (int, float))]
+    """Set `best` on the usable row with the lowest val bpc (none when nothing is
+    evaluated)."""
+    scored = [r for r in rows if isinstance(r["val_bpc"], (int, float)) and not r.get("problem")]
     best = min(scored, key=lambda r: r["val_bpc"]) if scored else None
     for r in rows:
         r["best"] = r is best
@@ -135,13 +160,15 @@ def table(rows: list[dict]) -> str:
     keys = ["corpus", "model", "arch", "params", "train_chars", "val_bpc", "test_bpc"]
     cells = [[_cell(k, r) for k in keys] for r in rows]
     for r, c in zip(rows, cells):
-        c[1] += " *" if r["best"] else ""
+        c[1] += " *" if r["best"] else " !" if r.get("problem") else ""
     widths = [max(len(x) for x in col) for col in zip(COLUMNS, *cells)]
     lines = []
     for c in [COLUMNS, *cells]:
         lines.append("  ".join(x.rjust(w) if name in NUMERIC else x.ljust(w)
                                for x, w, name in zip(c, widths, COLUMNS)).rstrip())
     lines.append("* the best model of its corpus: lowest val bpc (chosen on val; test is reported)")
+    lines += [f"! {r['corpus']}/{r['model']} fails its checks: {r['problem']}"
+              for r in rows if r.get("problem")]
     return "\n".join(lines)
 
 
@@ -171,7 +198,7 @@ def register(sub) -> None:
     from ..core.entry import HelpFormatter
     p = sub.add_parser("models", help="list the trained models with their val and test bpc",
                        description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--corpus", default=None,
+    p.add_argument("--corpus", default=None, type=name,
                    help="only this corpus's models (default: every corpus with a trained model)")
     p.add_argument("--json", action="store_true",
                    help="print a JSON list of objects instead of the table (default: off)")

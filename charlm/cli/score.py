@@ -3,6 +3,10 @@
     charlm score --corpus tinyshakespeare --model lstm play.txt
     head -c 20000 notes.tex | charlm score --corpus latex --model ngram
     charlm score --corpus tinyshakespeare --model gru --json --per-char bits.tsv play.txt
+    charlm score --checkpoint path/to/model_dir play.txt
+
+The model is --corpus C --model M (M: ngram or a neural model of params.yaml), or
+--checkpoint: a neural model directory or training checkpoint file, never both.
 
 The text is scored the way the evaluate stage scores the test split: as one stream,
 the first char from the empty history, every later char after all the chars before
@@ -18,24 +22,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ..core.device import DEVICES, pick_device
 from ..core.errors import CharlmError
 from ..core.fsutil import atomic_open, read_json
+from ..core.inputs import MIB, decode, read_input
 from ..core.vocab import UNK_CHAR, UNK_ID, Vocab, codepoints
+from ..core import paths
+from .args import output_file, path_arg
 from .lookup import NGRAM, repo_params, trained_dir
-
-if TYPE_CHECKING:
-    from ..evaluate.run import Scorer
+from .model_arg import add_model_options, check_model_options, load_neural, model_label
 
 TOP_BLOCK = 4096        # chars per block when computing the top predictions
 SHOWN_UNKNOWN = 10      # distinct unknown chars named in the one-line summary
+SCORE_CAP = 64 * MIB    # the most text read whole to score
+HEADER = "pos\tchar\tbits\ttop"   # the --per-char table's first line
 
 
 @dataclass
@@ -47,35 +53,18 @@ class Scored:
     unknown: list[str]      # distinct chars not in the vocabulary, in order of appearance
     unknown_chars: int      # how many chars of the text are unknown
     device: str
-    scorer: Scorer
     vocab: Vocab            # the model's own (stored with it)
 
 
 # --------------------------------------------------------------------------- input
 
-def read_input(source: str) -> tuple[str, str]:
+def read_text(source: str) -> tuple[str, str]:
     """(text, how to name it) from a file or, for "-", from stdin; strict UTF-8, not empty."""
     label = "stdin" if source == "-" else source
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except FileNotFoundError:
-        raise CharlmError(f"{source}: no such file") from None
-    except OSError as e:
-        raise CharlmError(f"{source}: cannot read ({e.strerror or e})") from None
-    text = decode_utf8(data, label)
+    text = decode(read_input(source, "FILE", SCORE_CAP), "utf-8", label)
     if not text:
         raise CharlmError(f"{label}: no text to score (the input is empty)")
     return text, label
-
-
-def decode_utf8(data: bytes, label: str) -> str:
-    """Strict UTF-8 (a leading byte-order mark is dropped); errors name the byte offset."""
-    try:
-        text = data.decode("utf-8", errors="strict")
-    except UnicodeDecodeError as e:
-        raise CharlmError(f"{label}: not valid UTF-8 at byte offset {e.start} "
-                          f"(byte 0x{data[e.start]:02x}: {e.reason})") from None
-    return text[1:] if text.startswith("\ufeff") else text
 
 
 # --------------------------------------------------------------------------- scoring
@@ -99,22 +88,43 @@ def unknown_chars(text: str, ids: np.ndarray) -> list[str]:
     return [chr(int(c)) for c in uniq[np.argsort(first)]]
 
 
-def score_text(text: str, corpus: str, model: str, model_dir: Path, device: str) -> Scored:
-    """Score `text` with the evaluate stage's exact routine (`Scorer.log2prob_sequence`)."""
-    from ..evaluate.run import load_scorer
-    vocab = model_vocab(model_dir, model)
-    ids, n_unknown = vocab.encode(text)
-    scorer = load_scorer(corpus, model, device)
-    log2p = np.asarray(scorer.log2prob_sequence(ids), dtype=np.float64)
+@dataclass
+class Loaded:
+    """A model ready to score: its vocabulary, its per-char log2 P (the evaluate stage's
+    own routine) and its top predictions."""
+    vocab: Vocab
+    log2prob: Callable[[np.ndarray], np.ndarray]
+    top: Callable[[np.ndarray], Iterator[np.ndarray]]
+    device: str
+
+
+def load_model(args: argparse.Namespace) -> Loaded:
+    """The model the options name (their combination is checked already)."""
+    from ..neural.models import log2prob_sequence
+    if args.checkpoint is None and args.model == NGRAM:
+        from ..evaluate.run import load_scorer
+        scorer = load_scorer(args.corpus, NGRAM, "cpu")
+        vocab = model_vocab(paths.ngram_dir(args.corpus), NGRAM)
+        return Loaded(vocab, scorer.log2prob_sequence, lambda ids: ngram_top(scorer, ids), "cpu")
+    device = pick_device(args.device)
+    net, vocab = load_neural(args.corpus, args.model, args.checkpoint, device)
+    return Loaded(vocab, lambda ids: log2prob_sequence(net, ids, device=device),
+                  lambda ids: _trimmed(neural_top(net, ids, device), len(ids)), device)
+
+
+def score_text(text: str, loaded: Loaded, label: str) -> Scored:
+    """Score `text` as the evaluate stage scores a split (one stream, the same routine)."""
+    ids, n_unknown = loaded.vocab.encode(text)
+    log2p = np.asarray(loaded.log2prob(ids), dtype=np.float64)
     if len(log2p) != len(ids):
-        raise CharlmError(f"{corpus}/{model}: scored {len(log2p)} of {len(ids)} chars")
+        raise CharlmError(f"{label}: scored {len(log2p)} of {len(ids)} chars")
     return Scored(text, ids, log2p, unknown_chars(text, ids) if n_unknown else [],
-                  n_unknown, device, scorer, vocab)
+                  n_unknown, loaded.device, loaded.vocab)
 
 
 # --------------------------------------------------------------------------- top predictions
 
-def ngram_top(scorer: Scorer, ids: np.ndarray, block: int = TOP_BLOCK) -> Iterator[np.ndarray]:
+def ngram_top(scorer, ids: np.ndarray, block: int = TOP_BLOCK) -> Iterator[np.ndarray]:
     """The n-gram's most likely next id at each position, `block` positions at a time
     (each block is given the `order` chars before it: the same history as the whole text)."""
     order = int(scorer.info["order"])
@@ -124,14 +134,12 @@ def ngram_top(scorer: Scorer, ids: np.ndarray, block: int = TOP_BLOCK) -> Iterat
         yield table[start - lo:].argmax(axis=1)
 
 
-def neural_top(model_dir: Path, ids: np.ndarray, device: str,
+def neural_top(net, ids: np.ndarray, device: str,
                block: int = TOP_BLOCK) -> Iterator[np.ndarray]:
     """The network's most likely next id at each position, `block` positions at a time,
     its state carried from block to block (one stream, as in scoring)."""
     import torch
 
-    from ..neural.models import load_trained
-    net, _, _ = load_trained(model_dir, device)
     x = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(device)
     state = None
     with torch.no_grad():
@@ -140,13 +148,6 @@ def neural_top(model_dir: Path, ids: np.ndarray, device: str,
             logits, state = net(x[start:start + block, None], state)
             tops = logits[:, 0].argmax(dim=-1)
             yield (torch.cat([first, tops]) if start == 0 else tops).cpu().numpy()
-
-
-def top_predictions(scored: Scored, model: str, model_dir: Path) -> Iterator[np.ndarray]:
-    """Blocks of the model's top prediction ids, in text order, covering every char once."""
-    if model == NGRAM:
-        return ngram_top(scored.scorer, scored.ids, TOP_BLOCK)
-    return _trimmed(neural_top(model_dir, scored.ids, scored.device, TOP_BLOCK), len(scored.ids))
 
 
 def _trimmed(blocks: Iterator[np.ndarray], n: int) -> Iterator[np.ndarray]:
@@ -171,7 +172,7 @@ def write_per_char(path: Path, scored: Scored, tops: Iterator[np.ndarray]) -> No
     table = [escape(c) for c in [UNK_CHAR] + scored.vocab.chars]
     try:
         with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write("pos\tchar\tbits\ttop\n")
+            f.write(HEADER + "\n")
             pos = 0
             for top in tops:
                 rows = [f"{pos + i}\t{escape(scored.text[pos + i])}\t{-scored.log2p[pos + i]:.6f}"
@@ -184,16 +185,17 @@ def write_per_char(path: Path, scored: Scored, tops: Iterator[np.ndarray]) -> No
 
 def summary(args: argparse.Namespace, scored: Scored, stats: dict) -> dict:
     """What `--json` prints."""
-    return {"corpus": args.corpus, "model": args.model, "file": args.file,
+    return {"corpus": args.corpus, "model": args.model, "checkpoint": args.checkpoint,
+            "file": args.file,
             "chars": stats["chars"], "bits": float(-scored.log2p.sum()),
             "bpc": stats["bpc"], "ppl": stats["ppl"],
             "unknown_chars": scored.unknown_chars, "unknown": scored.unknown,
             "device": scored.device}
 
 
-def summary_line(s: dict, label: str) -> str:
+def summary_line(s: dict, model: str, label: str) -> str:
     """The default output: one line."""
-    line = (f"{s['corpus']}/{s['model']} on {label}: {s['chars']:,} chars, "
+    line = (f"{model} on {label}: {s['chars']:,} chars, "
             f"{s['bpc']:.4f} bpc, perplexity {s['ppl']:.3f}")
     if s["unknown_chars"]:
         shown = ", ".join(repr(c) for c in s["unknown"][:SHOWN_UNKNOWN])
@@ -206,19 +208,22 @@ def summary_line(s: dict, label: str) -> str:
 # --------------------------------------------------------------------------- command
 
 def run(args: argparse.Namespace) -> int:
-    """Check the names, read and score the text, then write the outputs."""
+    """Check the names and the output, read and score the text, then write the outputs."""
     from ..core.scoring import bpc_stats
-    params = repo_params()
-    model_dir = trained_dir(params, args.corpus, args.model)
-    text, label = read_input(args.file)
-    device = "cpu" if args.model == NGRAM else pick_device(args.device)
-    scored = score_text(text, args.corpus, args.model, model_dir, device)
+    check_model_options(args)
+    if args.checkpoint is None:
+        trained_dir(repo_params(), args.corpus, args.model)
+    out = (output_file(args.per_char, "--per-char", [args.file], HEADER)
+           if args.per_char is not None else None)
+    text, label = read_text(args.file)
+    loaded = load_model(args)
+    scored = score_text(text, loaded, model_label(args))
     stats = bpc_stats(scored.log2p)
-    if args.per_char:
-        tops = top_predictions(scored, args.model, model_dir)
-        write_per_char(Path(args.per_char), scored, tops)
+    if out is not None:
+        write_per_char(out, scored, loaded.top(scored.ids))
     s = summary(args, scored, stats)
-    print(json.dumps(s, ensure_ascii=False) if args.json else summary_line(s, label))
+    print(json.dumps(s, ensure_ascii=False) if args.json else
+          summary_line(s, model_label(args), label))
     return 0
 
 
@@ -226,16 +231,15 @@ def register(sub) -> None:
     from ..core.entry import HelpFormatter
     p = sub.add_parser("score", help="bits per char and perplexity of a text under a trained model",
                        description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("file", nargs="?", default="-", metavar="FILE",
+    p.add_argument("file", nargs="?", default="-", metavar="FILE", type=path_arg,
                    help="UTF-8 text file to score; - reads stdin (default: -)")
-    p.add_argument("--corpus", required=True, help="corpus the model was trained on (required)")
-    p.add_argument("--model", required=True,
-                   help="ngram, or a neural model name from params.yaml train.models (required)")
+    add_model_options(p, "ngram, or a neural model name from params.yaml train.models")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object instead of the one-line summary (default: off)")
-    p.add_argument("--per-char", metavar="OUT.tsv", default=None,
+    p.add_argument("--per-char", metavar="OUT.tsv", default=None, type=path_arg,
                    help="also write each char's bits and the model's top prediction to this "
-                        "TSV file (default: none)")
+                        "TSV file, in a folder that exists; an existing file is replaced only if it is such a "
+                        "table (default: none)")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where a neural model runs: auto is cuda when a GPU is present, else "
                         "cpu; the n-gram always runs on cpu (default: auto)")

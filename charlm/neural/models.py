@@ -35,11 +35,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core.errors import CheckpointError
+from ..core.errors import CharlmError, CheckpointError
 from ..core.vocab import Vocab
 from ..params.sections import ModelShape
 
 ARCHS = ("rnn", "lstm", "gru")
+MODEL_FORMAT = "charlm-model/1"     # config.json's format version
 LN2 = math.log(2.0)
 
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
@@ -327,8 +328,42 @@ def save_trained(model_dir: str | Path, model: CharRNN, vocab: Vocab, extra: dic
         tensors_crc32,  # safetensors has no checksum: flipped bytes are caught
     )
     write_bytes(model_dir / "model.safetensors", st_save(tensors, metadata={"crc32": str(tensors_crc32(tensors))}))
-    write_json(model_dir / "config.json", {"format": "charlm-model/1", "model": model.cfg.to_json(),
+    write_json(model_dir / "config.json", {"format": MODEL_FORMAT, "model": model.cfg.to_json(),
                                            "vocab": vocab.to_json(), **(extra or {})})
+
+
+def load_config(cfg_path: Path) -> tuple[ModelConfig, Vocab, dict]:
+    """(shape, vocab, whole config) from a model's config.json, checked before use: its
+    format version, the shape's types and ranges (the params schema's own checks), and a
+    vocabulary that fits the shape (sorted unique chars, one count each, unknown id 0)."""
+    from ..core.vocab import UNK_ID
+    from ..params import from_dict
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{cfg_path}: not found (train the model first)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{cfg_path}: not a charlm model config ({e})") from None
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt != MODEL_FORMAT:
+        raise CheckpointError(f"{cfg_path}: format {fmt!r}, but this charlm reads {MODEL_FORMAT!r}")
+    try:
+        mcfg = from_dict(ModelConfig, config.get("model"), "model")
+        v = config["vocab"]
+        chars, counts = list(v["chars"]), list(v["counts"])
+        if (not all(isinstance(c, str) and len(c) == 1 for c in chars) or len(counts) != len(chars)
+                or not all(isinstance(n, int) and n >= 0 for n in counts)):
+            raise ValueError("vocab.chars must be single chars, with one count >= 0 each")
+        if v.get("unk_id", UNK_ID) != UNK_ID or v.get("size", len(chars) + 1) != len(chars) + 1:
+            raise ValueError(f"vocab: unk_id must be {UNK_ID} and size len(chars) + 1")
+        vocab = Vocab(chars, counts)
+    except CharlmError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{cfg_path}: not a charlm model config ({e})") from None
+    if vocab.size != mcfg.vocab_size:
+        raise CheckpointError(f"{cfg_path}: vocab has {vocab.size} ids but the model {mcfg.vocab_size}")
+    return mcfg, vocab, config
 
 
 def load_trained(model_dir: str | Path, device: torch.device | str = "cpu") -> tuple[CharRNN, Vocab, dict]:
@@ -340,16 +375,7 @@ def load_trained(model_dir: str | Path, device: torch.device | str = "cpu") -> t
     from safetensors.torch import load_file
     model_dir = Path(model_dir)
     cfg_path, w_path = model_dir / "config.json", model_dir / "model.safetensors"
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-        mcfg = ModelConfig.from_json(config["model"])
-        vocab = Vocab(list(config["vocab"]["chars"]), list(config["vocab"]["counts"]))
-    except FileNotFoundError:
-        raise CheckpointError(f"{cfg_path}: not found (train the model first)") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{cfg_path}: not a charlm model config ({e})") from None
-    if vocab.size != mcfg.vocab_size:
-        raise CheckpointError(f"{cfg_path}: vocab has {vocab.size} ids but the model {mcfg.vocab_size}")
+    mcfg, vocab, config = load_config(cfg_path)
     try:
         weights = load_file(str(w_path), device="cpu")
     except FileNotFoundError:

@@ -66,11 +66,10 @@ def test_loaders_refuse_a_planted_pickle_and_never_run_it(tmp_path, prepared):
         (bad_prep / f.name).write_bytes(f.read_bytes())
     np.save(bad_prep / "train.npy", np.array([Evil(marker)], dtype=object), allow_pickle=True)
     bad = make_project(tmp_path / "q", bad_prep)
-    sample = ["sample", "--corpus", "tiny", "--model", "lstm", "--length", "5"]
     procs = {
         "train_ckpt": ([sys.executable, "-m", "stages.train", "tiny", "lstm", "--progress", "off"], root),
-        "model_file": (CLI + sample + ["--checkpoint", str(other)], root),
-        "ckpt_file": (CLI + sample + ["--checkpoint", str(evil_pt)], root),
+        "model_file": (CLI + ["sample", "--length", "5", "--checkpoint", str(other)], root),
+        "ckpt_file": (CLI + ["sample", "--length", "5", "--checkpoint", str(evil_pt)], root),
         "npy": (CLI + ["ngram", "sample", "--corpus", "tiny", "--order", "2", "--length", "5"], bad),
     }
     running = {n: subprocess.Popen(a, cwd=c, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
