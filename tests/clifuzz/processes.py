@@ -62,11 +62,14 @@ def subprocess_checks(repo: Path, timeout: float = 90.0) -> list[tuple[str, str]
         p.kill()
         p.communicate()
         problems.append((line, f"hang: still running {timeout:g}s after the reader went away"))
-    # 2. Ctrl-C while streaming: exit 130, one line
+    # 2. Ctrl-C while streaming: exit 130, one line. SIGINT as a terminal delivers it: a job
+    # started in the background by a non-interactive shell (CI) inherits SIGINT ignored, and
+    # Python then keeps it ignored, as it should
     args = ["sample", "--corpus", CORPUS, "--model", "gru", "--length", "10000000"]
     line = "charlm " + " ".join(args) + "   (SIGINT once it streams)"
     p = subprocess.Popen(py + args, cwd=repo, env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = p.stdout.read(1)
     if first:
         p.send_signal(signal.SIGINT)
