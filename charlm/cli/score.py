@@ -100,12 +100,12 @@ class Loaded:
 
 def load_model(args: argparse.Namespace) -> Loaded:
     """The model the options name (their combination is checked already)."""
-    from ..neural.models import log2prob_sequence
     if args.checkpoint is None and args.model == NGRAM:
         from ..evaluate.run import load_scorer
         scorer = load_scorer(args.corpus, NGRAM, "cpu")
         vocab = model_vocab(paths.ngram_dir(args.corpus), NGRAM)
         return Loaded(vocab, scorer.log2prob_sequence, lambda ids: ngram_top(scorer, ids), "cpu")
+    from ..neural.models import log2prob_sequence
     device = pick_device(args.device)
     net, vocab = load_neural(args.corpus, args.model, args.checkpoint, device)
     return Loaded(vocab, lambda ids: log2prob_sequence(net, ids, device=device),
