@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import shlex
 import subprocess
 import tarfile
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import copy_repo, run_dvc, set_params, sha256
+from helpers import copy_repo, exp_overrides, run_dvc, set_params, sha256
 
 from charlm.cli.main import main
 from charlm.params import load_params
@@ -206,8 +205,7 @@ def test_the_printed_command_runs_the_pipeline_on_a_file_and_a_tarball(repo, tmp
                           "--member", "stacks/*.tex", "--model", "tiny")
     assert code == 0, err
     command = next(line for line in out.splitlines() if "dvc exp run" in line)
-    overrides = [a for flag, a in zip(shlex.split(command), shlex.split(command)[1:])
-                 if flag == "-S"]
+    overrides = exp_overrides(command)
     set_params(repo, [re.sub(r"\[tex\]", "[own, tex]", o) for o in overrides]
                + ["++run.pairs={own-tiny: {corpus: own, model: tiny}}"])
     for args in (["add", "-A"], ["commit", "-qm", "corpora"]):   # DVCLive needs a commit

@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import math
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -111,10 +111,10 @@ def unpack_method(args: argparse.Namespace) -> str:
     return how
 
 
-def _spec(args: argparse.Namespace, sources: list[dict]) -> tuple[dict, CorpusSpec]:
+def _spec(args: argparse.Namespace, sources: list[dict], how: str) -> tuple[dict, CorpusSpec]:
     names = ", ".join(s["url"].rstrip("/").rsplit("/", 1)[-1] for s in sources)
     entry: dict = {"description": args.description or f"added by charlm corpus add from {names}",
-                   "sources": sources, "unpack": unpack_method(args)}
+                   "sources": sources, "unpack": how}
     if args.member:
         entry["member"] = args.member
     entry["encoding"] = args.encoding
@@ -248,10 +248,10 @@ def add(args: argparse.Namespace) -> int:
         raise ParamsError(f"no {CORPORA_FILE} in {Path.cwd()}: corpus add writes there")
     _check_name(args.name, params, args.force)
     check_model_name(params, args.model, allow_ngram=False)
-    unpack_method(args)                                 # before any fetch
+    how = unpack_method(args)                           # before any fetch
     urls = [_source_url(s) for s in args.sources]       # local paths checked before any fetch
     with _cache_kept_only_on_success():
-        entry, spec = _spec(args, _fetch_sources(urls))
+        entry, spec = _spec(args, _fetch_sources(urls), how)
         text = _build_text(args.name, spec, params, args.model)
         writes = {corpora_file: _corpora_text(corpora_file, args.name, entry)}
         if args.to_run:

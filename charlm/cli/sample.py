@@ -21,7 +21,7 @@ from .args import MAX_CHARS, integer, path_arg, real, seed
 from .args import text as text_arg
 from .model_arg import add_model_options, check_model_options, load_neural
 
-MAX_BATCH_CHARS = 10_000_000    # --num-samples x --length: the samples are held in memory
+MAX_SAMPLE_CHARS = MAX_CHARS    # --num-samples x --length: the samples are held in memory
 
 
 def _prime(args: argparse.Namespace, vocab) -> str:
@@ -41,8 +41,8 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.prime is not None and args.prime_file is not None:
         raise ParamsError("--prime and --prime-file: give one of them")
     check_model_options(args)
-    if args.num_samples * args.length > MAX_BATCH_CHARS:
-        raise ParamsError(f"--num-samples x --length: at most {MAX_BATCH_CHARS:,} chars in one "
+    if args.num_samples * args.length > MAX_SAMPLE_CHARS:
+        raise ParamsError(f"--num-samples x --length: at most {MAX_SAMPLE_CHARS:,} chars in one "
                           f"batch, got {args.num_samples * args.length:,}")
 
 

@@ -30,10 +30,9 @@ import numpy as np
 
 from ..core.device import DEVICES, pick_device
 from ..core.errors import CharlmError
-from ..core.fsutil import atomic_open, read_json
+from ..core.fsutil import atomic_open
 from ..core.inputs import MIB, decode, read_input
 from ..core.vocab import UNK_CHAR, UNK_ID, Vocab, codepoints
-from ..core import paths
 from .args import output_file, path_arg
 from .lookup import NGRAM, repo_params, trained_dir
 from .model_arg import add_model_options, check_model_options, load_neural, model_label
@@ -69,18 +68,6 @@ def read_text(source: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- scoring
 
-def model_vocab(model_dir: Path, model: str) -> Vocab:
-    """The vocabulary a trained model was built with (stored beside its weights)."""
-    meta_file = model_dir / ("model.json" if model == NGRAM else "config.json")
-    try:
-        v = read_json(meta_file)["vocab"]
-        return Vocab(list(v["chars"]), list(v["counts"]))
-    except FileNotFoundError:
-        raise CharlmError(f"{meta_file}: not found (the model folder is incomplete)") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise CharlmError(f"{meta_file}: no readable vocabulary ({e})") from None
-
-
 def unknown_chars(text: str, ids: np.ndarray) -> list[str]:
     """The distinct chars that were encoded as the unknown id, in order of first appearance."""
     cps = codepoints(text)[ids == UNK_ID]
@@ -103,8 +90,7 @@ def load_model(args: argparse.Namespace) -> Loaded:
     if args.checkpoint is None and args.model == NGRAM:
         from ..evaluate.run import load_scorer
         scorer = load_scorer(args.corpus, NGRAM, "cpu")
-        vocab = model_vocab(paths.ngram_dir(args.corpus), NGRAM)
-        return Loaded(vocab, scorer.log2prob_sequence, lambda ids: ngram_top(scorer, ids), "cpu")
+        return Loaded(scorer.ngram.vocab, scorer.log2prob_sequence, lambda ids: ngram_top(scorer, ids), "cpu")
     from ..neural.models import log2prob_sequence
     device = pick_device(args.device)
     net, vocab = load_neural(args.corpus, args.model, args.checkpoint, device)
