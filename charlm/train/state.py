@@ -116,7 +116,7 @@ class TrainState:
         random.seed(run.seed)
         model = CharRNN(job.mcfg).to(job.device)
         opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=ADAM_BETAS,
-                                weight_decay=run.weight_decay)
+                                weight_decay=run.weight_decay, fused=True)
         if info.rank:              # its own dropout stream per rank
             torch.manual_seed(run.seed + info.rank)
         batcher = StreamBatcher(train, run.batch_size, run.seq_len, info.rank, info.world_size)
