@@ -60,12 +60,28 @@ def _write_metrics(corpus, model, test_bpc, val_bpc=None, params=1000, **extra):
         "test_ppl": 2 ** test_bpc, "params": params, "train_chars": 12345, **extra})
 
 
+def _write_fit(corpus):
+    from charlm.core.fsutil import write_json
+    write_json(paths.ngram_fit_file(corpus), {
+        "smoothing": "kneser_ney", "order": 3, "max_order": 3, "train_chars": 5000,
+        "smoothings": {"kneser_ney": {}, "add_k": {}},
+        "mle": {str(o): {"val_zero_prob_fraction": z, "test_zero_prob_fraction": z}
+                for o, z in ((1, 0.0), (2, 0.0004), (3, 0.25))},
+        "lecture_query": {"history": "ello", "chosen": "the lecture's", "order": 4,
+                          "train_count": 116, "continuations": 3,
+                          "top": [["w", 0.875], [" ", 0.1], ["|", 0.025]]}})
+    paths.ngram_samples(corpus).mkdir(parents=True)
+    for o, text in ((3, "the order-3 sample"), (1, "the order-1 sample")):
+        (paths.ngram_samples(corpus) / f"mle_order{o}.txt").write_text(text)
+
+
 def test_build_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from charlm.core.fsutil import write_json
     for c in ("toy", "toy2"):
-        _write_metrics(c, "ngram", 2.4, params=50_000)
-        _write_metrics(c, "lstm", 2.1, params=200_000, train_chars=409600, steps=200)
+        _write_metrics(c, "ngram", 2.4, params=50_000, dynamic_val_bpc=2.3, dynamic_test_bpc=2.35)
+        _write_metrics(c, "lstm", 2.1, params=200_000, train_chars=409600, steps=200,
+                       dynamic_val_bpc=1.9, dynamic_test_bpc=1.95)
         # the gru is best on test but not on val: the report's "best RNN" is chosen on val
         _write_metrics(c, "gru", 2.0, val_bpc=2.6, params=200_000, train_chars=409600, steps=200)
         paths.sample_file(c, "lstm").parent.mkdir(parents=True, exist_ok=True)
@@ -73,31 +89,53 @@ def test_build_report(tmp_path, monkeypatch):
         for m in ("ngram", "lstm", "gru"):
             write_json(paths.surprise_data(c, m), {"text": ["a", "b"], "bits": [1.0, 2.0],
                                                    "top": [[["a", 0.5]], [["b", 0.25]]]})
+    _write_metrics("toy", "mix", 1.8, val_bpc=1.7, params=450_000,
+                   weights={"ngram": 0.0001, "ngram:dynamic": 0.3, "lstm": 0.0, "lstm:dynamic": 0.6,
+                            "gru": 0.0999})
+    _write_fit("toy")
     curve = paths.val_curve("toy", "lstm")
     curve.parent.mkdir(parents=True)
     curve.write_text("timestamp\tstep\tbpc\n0\t0\t4.0\n0\t100\t2.5\n0\t200\t2.1\n")
     (paths.METRICS / "ngram").mkdir(parents=True)
     (paths.METRICS / "ngram" / "toy_orders.tsv").write_text(
         "order\tkneser_ney\tadd_k\n1\t3.3\t3.3\n2\t2.8\t2.9\n3\t2.5\t2.7\n")
-    summ = build_report({"toy": ["ngram", "lstm", "gru"], "toy2": ["ngram", "lstm"]})
+    summ = build_report({"toy": ["ngram", "lstm", "gru", "mix"], "toy2": ["ngram", "lstm"]})
     assert summ["toy"]["lstm"]["test_bpc"] == 2.1 and set(summ["toy2"]) == {"ngram", "lstm"}
     assert json.loads(paths.summary_file().read_text()) == summ
-    # the declared metrics: five numbers per model, no timings
-    assert all(set(r) == {"test_bpc", "val_bpc", "test_ppl", "params", "train_chars"}
-               for ms in summ.values() for r in ms.values())
+    # the declared metrics: five numbers per model (and the adapted pair), no timings
+    assert set(summ["toy"]["gru"]) == {"test_bpc", "val_bpc", "test_ppl", "params", "train_chars"}
+    assert set(summ["toy"]["lstm"]) - set(summ["toy"]["gru"]) == {"dynamic_test_bpc",
+                                                                   "dynamic_val_bpc"}
     md = (tmp_path / "report.md").read_text()
-    # the report leads with the best model on val's sample (lstm: val 2.1 < gru's 2.6)
-    head = md.split("## toy")[0]
-    assert "**toy, lstm** (the best neural model on val" in head and "ROMEO:" in head
+    head, toy = md.split("## toy\n")[0], md.split("## toy\n")[1].split("## toy2\n")[0]
+    # the opening row: the best neural model on val (lstm: val 2.1 < gru's 2.6) against the
+    # n-gram, the gap signed, the mixture
+    assert "| [toy](#toy) | 2.400 / 2.400 | lstm | 2.100 / 2.100 | -0.300 / -0.300 | " \
+           "1.700 / 1.800 |" in head
+    # the lecture's walk, in order
+    steps = ["### 1. The unsmoothed n-gram", "`lm['ello']`", "Order 1 writes", "Order 3 writes",
+             "| test chars with P = 0 | 0.0 % | 0.04 % | 25.0 % |", "### 2. The smoothed n-gram",
+             "Kneser-Ney at order 3, chosen on val among orders 1–3 of Kneser-Ney, add-k",
+             "### 3. The neural models", "**lstm**, is 0.300 bpc below the smoothed n-gram on val",
+             "### 4. The mixture"]
+    where = [toy.index(s) for s in steps]
+    assert where == sorted(where)
+    assert "| next char | `w` | space | `\\|` |" in toy and "| P | 0.875 | 0.100 | 0.025 |" in toy
+    # one table: static and adapted side by side, mixture weights static / adapted
+    assert "| lstm | 200.00 k | 409.60 k | 2.100 | 2.100 | 1.900 | 1.950 | 0.000 / 0.600 |" in toy
+    assert "| gru | 200.00 k | 409.60 k | 2.600 | 2.000 | — | — | 0.100 / — |" in toy
+    assert "ngram, adapted 0.300, lstm, adapted 0.600, gru 0.100 (the rest below 0.001)" in toy
+    assert "the best single model on val (lstm, adapted) 1.900 and 1.950" in toy
+    # toy2 has no fit record and no mixture: its sections say so instead of failing
+    assert "(No n-gram fit in this run.)" in md.split("## toy2")[1]
     # the dvc plots data: a series per model, and the n-gram's orders per corpus
     rows = (tmp_path / "plots" / "val_bpc" / "toy.tsv").read_text().splitlines()
     assert rows == ["series\tchars\tval_bpc", "lstm\t0\t4.0", "lstm\t204800\t2.5",
                     "lstm\t409600\t2.1"]
     orders = (tmp_path / "plots" / "ngram_orders.tsv").read_text().splitlines()
     assert orders == ["series\torder\tval_bpc", "toy\t1\t3.3", "toy\t2\t2.8", "toy\t3\t2.5"]
-    assert "| **gru** | **2.000** |" in md and "| lstm | 2.100 |" in md and "| ngram | 2.400 |" in md
     page = (tmp_path / "report" / "surprise_toy.html").read_text()
-    assert "<h2>lstm (test bpc 2.100)" in page and "<h2>gru" not in page
+    assert "<h2>lstm, test bpc 2.100 (" in page and "<h2>gru" not in page
     for png in ("toy_curves.png", "toy_ngram_orders.png", "bpc_vs_params.png"):
         data = (tmp_path / "report" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

@@ -378,3 +378,33 @@ def test_mle_fast_path_equals_general_counts(V, order):
     h = np.full(order, V)
     np.testing.assert_array_equal(fast.history_probs(h), general.history_probs(h))
     assert fast.sample(100, seed=2) == general.sample(100, seed=2)
+
+
+def test_the_lecture_query_is_the_unsmoothed_count_ratio_of_ello():
+    """lm['ello'] for the report: the order-4 mle continuations, as the lecture's dict has
+    them; a text without 'ello' gets its most frequent history; a model counted to order 2
+    is asked with 'lo'."""
+    from charlm.ngram.select import lecture_query
+
+    text = "hello world, yellow fellow. " * 10 + "hello, bellows!" * 15
+    vocab = Vocab.build(text)
+    ids, _ = vocab.encode(text)
+    q = lecture_query(ids, NgramCounts.fit(ids, vocab.size, 4), vocab)
+    lm = train_char_lm_text(text, 4)
+    expected = lm["ello"]
+    assert (q["history"], q["chosen"], q["order"]) == ("ello", "the lecture's", 4)
+    assert q["train_count"] == text.count("ello") and q["continuations"] == len(expected)
+    assert sorted((round(p, 12), c) for c, p in q["top"]) == \
+        sorted((round(p, 12), c) for c, p in expected)
+    assert [p for _, p in q["top"]] == sorted((p for _, p in q["top"]), reverse=True)
+
+    plain = "abcabcabd" * 30
+    v2 = Vocab.build(plain)
+    ids2, _ = v2.encode(plain)
+    q2 = lecture_query(ids2, NgramCounts.fit(ids2, v2.size, 4), v2)
+    assert q2["chosen"] == "the most frequent" and q2["history"] in ("abca", "bcab", "cabc")
+    windows = Counter(plain[i:i + 4] for i in range(len(plain) - 3))
+    assert q2["train_count"] == max(windows.values()) == windows[q2["history"]]
+
+    q3 = lecture_query(ids, NgramCounts.fit(ids, vocab.size, 2), vocab)
+    assert (q3["history"], q3["order"]) == ("lo", 2)

@@ -18,6 +18,9 @@ from .model import NgramModel
 from .tune import DiscountTuner
 
 SPLITS = ("val", "test")
+LECTURE_HISTORY = "ello"     # the lecture's lm['ello']
+LECTURE_MIN_COUNT = 20       # seen fewer times in train: the most frequent history instead
+LECTURE_TOP = 8              # continuations kept
 
 
 def timed(fn, *args, **kwargs):
@@ -54,6 +57,7 @@ def fit_and_select(train: np.ndarray, val: np.ndarray, test: np.ndarray, vocab: 
         log(f"{s}: order {summary['order']} on val: val {summary['val_bpc']:.4f} / "
             f"test {summary['test_bpc']:.4f} bpc")
     record["mle"] = mle_zero_fractions(counts, ranks, vocab)
+    record["lecture_query"] = lecture_query(train, counts, vocab)
     chosen = best_models[cfg.chosen]
     c = record["smoothings"][cfg.chosen]
     record = {"smoothing": cfg.chosen, "order": c["order"],
@@ -142,6 +146,26 @@ def mle_zero_fractions(counts: NgramCounts, ranks: dict, vocab: Vocab) -> dict:
                        float(np.mean(m.probs_from_ranks(ranks[split], N) == 0))
                        for split in SPLITS}
     return mle
+
+
+def lecture_query(train: np.ndarray, counts: NgramCounts, vocab: Vocab) -> dict:
+    """The lecture's ``lm['ello']`` on this corpus: the unsmoothed order-4 model's most
+    likely continuations of LECTURE_HISTORY, or of the train split's most frequent 4-char
+    history where that one is rare (LaTeX has no 'ello'). A model counted below order 4
+    is asked with the history's last max_order chars."""
+    order = min(len(LECTURE_HISTORY), counts.max_order)
+    place = vocab.size ** np.arange(order - 1, -1, -1, dtype=np.int64)
+    keys = np.lib.stride_tricks.sliding_window_view(train.astype(np.int64), order) @ place
+    history, why = LECTURE_HISTORY[-order:], "the lecture's"
+    wanted, unknown = vocab.encode(history)
+    seen = 0 if unknown else int(np.count_nonzero(keys == int(wanted.astype(np.int64) @ place)))
+    if seen < LECTURE_MIN_COUNT:
+        uniq, n = np.unique(keys, return_counts=True)
+        history = vocab.decode(int(uniq[np.argmax(n)]) // place % vocab.size)
+        why, seen = "the most frequent", int(n.max())
+    table = NgramModel(counts, order, "mle", vocab).query(history, literal=True)
+    return {"history": history, "chosen": why, "order": order, "train_count": seen,
+            "top": [[c, p] for c, p in table[:LECTURE_TOP]], "continuations": len(table)}
 
 
 def pop_timings(record: dict) -> dict:
