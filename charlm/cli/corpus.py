@@ -167,7 +167,7 @@ def _run_lines(lines: list[str], name: str, pair: str) -> list[str]:
     """params.yaml's lines with `name` in run.corpora's flow list and `pair` appended to
     run.pairs (text edits, so every comment and line break stays); ParamsError if the
     run section is not laid out as in the committed file."""
-    out, section, in_pairs, last_pair = list(lines), None, False, None
+    out, section, in_pairs, last_pair, indent = list(lines), None, False, None, None
     for i, line in enumerate(lines):
         if line and not line[0].isspace() and not line.startswith("#"):
             section, in_pairs = line.split(":")[0], False
@@ -180,11 +180,12 @@ def _run_lines(lines: list[str], name: str, pair: str) -> list[str]:
         if re.match(r"\s+pairs:\s*(#.*)?$", line):
             in_pairs = True
         elif in_pairs and re.match(r"\s{4,}[^\s#]", line):
-            last_pair = i
+            last_pair = i           # a pair, or the continuation line of one
+            if indent is None:      # the pairs' own indent: the first pair's
+                indent = re.match(r"\s*", line).group(0)
     if last_pair is None or out == lines:
         raise ParamsError(f"{DEFAULT_PARAMS}: run.corpora and run.pairs are not laid out as "
                           "expected; add the corpus and its pair there by hand")
-    indent = re.match(r"\s*", lines[last_pair]).group(0)
     out.insert(last_pair + 1, f"{indent}{pair}")
     return out
 
