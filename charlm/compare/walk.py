@@ -105,7 +105,12 @@ def lecture_query(q: dict | None) -> list[str]:
             "chars; the most likely:", "",
             "| next char | " + " | ".join(char_cell(c) for c, _ in top) + " |",
             "|---|" + "---:|" * len(top),
-            "| P | " + " | ".join(f"{p:.3f}" for _, p in top) + " |", ""]
+            "| P | " + " | ".join(_prob(p) for _, p in top) + " |", ""]
+
+
+def _prob(p: float) -> str:
+    """Three decimals, or two significant digits below 0.001 (never a 0.000 that is not 0)."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.2g}"
 
 
 def zero_share(mle: dict) -> list[str]:
@@ -119,7 +124,7 @@ def zero_share(mle: dict) -> list[str]:
             "(an unseen history, or a char never seen after it), by order:", "",
             "| order | " + " | ".join(orders) + " |", "|---|" + "---:|" * len(orders),
             "| test chars with P = 0 | " + " | ".join(_pct(s) for s in shares) + " |", "",
-            f"One zero makes the test bpc infinite; at order {top} {_pct(shares[-1])} of the "
+            f"One zero makes the test bpc infinite; at order {top}, {_pct(shares[-1])} of the "
             "test is unscorable. Smoothing moves probability to what was not seen.", ""]
 
 
