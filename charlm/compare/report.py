@@ -18,8 +18,9 @@ from pathlib import Path
 from ..core import paths
 from ..core.fsutil import read_json, write_json, write_text
 from . import charts, walk
-from .results import NEURAL_EXCLUDED, NGRAM, best_neural, collect, learning_curve, mle_samples
-from .results import ngram_fit, read_tsv, sample_text, summary, train_words, word_share
+from .results import (NEURAL_EXCLUDED, NGRAM, best_neural, collect, learning_curve,
+                      mle_samples, neural, ngram_fit, read_tsv, sample_text, summary,
+                      train_words, word_share)
 from .surprise_page import surprise_html
 
 __all__ = ["build_report", "collect", "summary", "surprise_html", "write_plot_data"]
@@ -79,8 +80,7 @@ def corpus_section(corpus: str, ms: dict) -> list[str]:
     def judged(text: str | None):
         return None if text is None else (text, word_share(text, words) if words else None)
 
-    samples = {m: judged(t) for m in ms if m not in NEURAL_EXCLUDED
-               for t in [sample_text(corpus, m)] if t is not None}
+    samples = {m: judged(t) for m in neural(ms) for t in [sample_text(corpus, m)] if t is not None}
     mle = {o: judged(t) for o, t in (mle_samples(corpus) if fit else {}).items()}
     return [f"## {corpus}", "",
             *walk.unsmoothed(fit, mle),

@@ -55,7 +55,7 @@ def ngram_fit(corpus: str) -> dict | None:
 def mle_samples(corpus: str) -> dict[int, str]:
     """order -> the unsmoothed model's sample at that order (the ngram stage's files)."""
     out = {}
-    for f in sorted(paths.ngram_samples(corpus).glob("mle_order*.txt")):
+    for f in paths.ngram_samples(corpus).glob("mle_order*.txt"):
         m = re.fullmatch(r"mle_order(\d+)\.txt", f.name)
         if m:
             out[int(m.group(1))] = f.read_text(encoding="utf-8")

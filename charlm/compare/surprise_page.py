@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 
-
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>charlm surprise: {title}</title>
 <style>
