@@ -3,8 +3,8 @@ model, resuming from its checkpoint; a run of run.finetune starts from the best 
 of the run named by its init_from.
 
 Writes data/models/<corpus>/<model>/ (model.safetensors + config.json with the
-best-on-val weights, checkpoint/, summary.json) and the DVCLive log in
-metrics/train/<corpus>/<model>/. With `train.common.nproc: N` (N > 1) the command
+best-on-val weights, summary.json), the checkpoint data/checkpoints/<corpus>/<model>/
+last.safetensors and the DVCLive log in metrics/train/<corpus>/<model>/. With `train.common.nproc: N` (N > 1) the command
 re-runs itself under torchrun with N workers (DDP; see charlm/train/distributed.py); it also
 runs as `torchrun --nproc_per_node N -m stages.train <corpus> <model>`.
 
@@ -30,7 +30,7 @@ def _options(ap: argparse.ArgumentParser) -> None:
                          "(auto: the bar on a terminal, lines otherwise)")
     ap.add_argument("--fresh", action="store_true",
                     help="move an existing (e.g. corrupt) checkpoint aside to "
-                         "checkpoint/last.safetensors.bad-<timestamp> and start afresh "
+                         "last.safetensors.bad-<timestamp> beside it and start afresh "
                          "(same as CHARLM_FRESH=1)")
 
 
@@ -71,7 +71,8 @@ def main() -> None:
                              world_size=info.world_size,
                              fresh=args.fresh or os.environ.get("CHARLM_FRESH", "") not in ("", "0"),
                              on_step=_stop_hook(info.rank), pair=pair,
-                             init_from=_init_dir(params, args.corpus, args.model))
+                             init_from=_init_dir(params, args.corpus, args.model),
+                             ckpt_dir=paths.checkpoint_dir(args.corpus, args.model))
     finally:
         distributed.shutdown()
     if not info.is_main:

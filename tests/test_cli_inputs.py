@@ -116,7 +116,7 @@ def test_sample_checkpoint_names_the_model_alone(repo, capsys):
     assert code == 0 and len(out) > 20, err
     code, again, _ = run_cli(SAMPLE + ["--length", "20", "--seed", "1"], capsys)
     assert again == out                               # the same model, named either way
-    ckpt = f"data/models/{CORPUS}/lstm/checkpoint/last.safetensors"
+    ckpt = f"data/checkpoints/{CORPUS}/lstm/last.safetensors"
     code, _, err = run_cli(["sample", "--checkpoint", ckpt, "--length", "5"], capsys)
     assert code == 0, err
 
@@ -130,7 +130,7 @@ def test_score_names_the_model_as_sample_does(repo, capsys):
     by_dir = json.loads(run_cli(["score", "--checkpoint", model_dir, "--json", "in.txt"],
                                 capsys)[1])
     assert by_dir["bits"] == by_name["bits"] and by_dir["checkpoint"] == model_dir
-    code, out, err = run_cli(["score", "--checkpoint", f"{model_dir}/checkpoint/last.safetensors",
+    code, out, err = run_cli(["score", "--checkpoint", f"data/checkpoints/{CORPUS}/lstm/last.safetensors",
                               "in.txt"], capsys)
     assert code == 0 and " bpc, perplexity " in out, err
     for argv, message in [

@@ -79,6 +79,10 @@ def _model_dir(project: Path) -> Path:
     return project / "data" / "models" / "tiny" / MODEL
 
 
+def _ckpt_dir(project: Path) -> Path:
+    return project / "data" / "checkpoints" / "tiny" / MODEL
+
+
 def _summary(project: Path) -> dict:
     return json.loads((_model_dir(project) / "summary.json").read_text())
 
@@ -115,9 +119,10 @@ def test_two_processes_reach_the_same_loss_and_val_bpc_as_one(two_proc_full, pre
     assert [s for s, _ in loss2] == [s for s, _ in loss1] == list(range(4, STEPS + 1, 4))
     np.testing.assert_allclose([v for _, v in loss2], [v for _, v in loss1], atol=1e-4, rtol=0)
     out = _model_dir(two_proc_full)
-    for name in ("model.safetensors", "config.json", "summary.json",
-                 "checkpoint/last.safetensors"):
+    for name in ("model.safetensors", "config.json", "summary.json"):
         assert (out / name).is_file(), name
+    assert (_ckpt_dir(two_proc_full) / "last.safetensors").is_file()
+    assert not (out / "checkpoint").exists()           # a model's folder holds no training state
 
 
 def test_two_process_run_stopped_on_one_rank_resumes_to_identical_metrics(two_proc_full, prepared,
@@ -128,13 +133,13 @@ def test_two_process_run_stopped_on_one_rank_resumes_to_identical_metrics(two_pr
     assert "stopped after step 7/24" in r.stderr
     # rank 0 stopped there too: it alone writes, and step 7 is no checkpoint_every (5) step.
     # (Its own message may be lost: torchrun SIGTERMs the others once rank 1 has exited.)
-    ckpt = _model_dir(cut) / "checkpoint" / "last.safetensors"
+    ckpt = _ckpt_dir(cut) / "last.safetensors"
     tensors, meta = load_checkpoint(ckpt)
     assert meta["step"] == 7 and meta["world_size"] == 2 and meta["data"]["pos"] == 7 * 16
     assert tuple(tensors["hidden.0"].shape) == (2, 8, 16)       # global: all 8 streams
     assert not (_model_dir(cut) / "summary.json").exists()
     one = tmp_path / "one"                                      # the same checkpoint, 1 process
-    shutil.copytree(_model_dir(cut) / "checkpoint", one / "checkpoint")
+    shutil.copytree(_ckpt_dir(cut), one / "checkpoint")
 
     r = _run(TORCHRUN, cut)
     assert r.returncode == 0, r.stderr[-4000:]

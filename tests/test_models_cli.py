@@ -31,7 +31,7 @@ def add_folders(root: Path) -> None:
         shutil.copytree(data / "ngram" / CORPUS, data / "ngram" / c)
     shutil.copytree(data / "models" / CORPUS / "lstm", data / "models" / "latex" / "lstm")
     shutil.copytree(data / "models" / CORPUS / "lstm", data / "models" / "no-such-corpus" / "lstm")
-    ckpt_only = data / "models" / CORPUS / "rnn" / "checkpoint"
+    ckpt_only = data / "checkpoints" / CORPUS / "rnn"
     ckpt_only.mkdir(parents=True)
     (ckpt_only / "last.safetensors").write_bytes(b"partial")
     metrics = root / "metrics" / "eval" / "latex"

@@ -119,7 +119,7 @@ def test_training_learns_and_writes_every_output(prepared, tmp_path):
         assert key in summary
     # machine facts are not what training computed: they go to the untracked timing.json
     assert not {"threads", "torch"} & set(summary)
-    assert {"threads", "torch"} <= set(json.loads((out / "timing.json").read_text()))
+    assert {"threads", "torch"} <= set(json.loads((out / "checkpoint" / "timing.json").read_text()))
     assert summary["train_chars"] == 80 * 8 * 16
     # what varies run to run is kept apart: summary.json and the checkpoint hold no timings
     # (the same run gives the same files), timing.json (untracked) holds them
@@ -127,7 +127,7 @@ def test_training_learns_and_writes_every_output(prepared, tmp_path):
     timing_words = ("seconds", "chars_per_s", "timestamp")
     assert not [k for k in (json.dumps(summary) + json.dumps(meta)).split('"')
                 if any(w in k for w in timing_words)]
-    timing = json.loads((out / "timing.json").read_text())
+    timing = json.loads((out / "checkpoint" / "timing.json").read_text())
     assert timing["step"] == 80 and timing["train_seconds"] > 0 and timing["chars_per_s"] > 0
     assert s["chars_per_s"] == timing["chars_per_s"]            # the caller still gets them
     assert not (out / "sample.txt").exists()          # sampling is the evaluate stage's job
@@ -340,7 +340,7 @@ def test_stage_killed_by_sigterm_resumes_to_the_same_metrics(prepared, tmp_path)
     subprocess.run(cmd, cwd=full, env=env, check=True, capture_output=True)
     cut = project("cut")
     proc = subprocess.Popen(cmd, cwd=cut, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ckpt = cut / "data" / "models" / "tiny" / "lstm" / "checkpoint" / "last.safetensors"
+    ckpt = cut / "data" / "checkpoints" / "tiny" / "lstm" / "last.safetensors"
     deadline = time.time() + 60
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

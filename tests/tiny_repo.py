@@ -43,7 +43,7 @@ def train_tiny(corpus: str, model: str, arch: str, steps: int) -> None:
                          log_every=steps, device="cpu")
     train_model(paths.prepared(corpus), paths.model_dir(corpus, model),
                 TrainParams(models={model: spec}, common=common), model, corpus=corpus,
-                progress=False, log=lambda _: None)
+                progress=False, log=lambda _: None, ckpt_dir=paths.checkpoint_dir(corpus, model))
 
 
 def build_repo(root: Path) -> Path:

@@ -3,8 +3,8 @@
     --corpus C --model M      the pipeline's own: data/models/C/M/ (or the n-gram of C)
     --checkpoint DIR          a model directory (model.safetensors + config.json), e.g. one
                               fetched from elsewhere (`dvc get`, an artifact)
-    --checkpoint FILE         a training checkpoint (.../M/checkpoint/last.safetensors); its
-                              vocabulary is the config.json of the model directory above it
+    --checkpoint FILE         a training checkpoint (data/checkpoints/C/M/last.safetensors);
+                              its vocabulary is the config.json of its model directory
 
 One or the other: --checkpoint with --corpus or --model is refused, as is half a name.
 """
@@ -67,13 +67,22 @@ def load_neural(corpus: str | None, model: str | None, checkpoint: str | None,
     return _from_training_checkpoint(p, device)
 
 
+def _model_dir_of(ckpt: Path) -> Path:
+    """The model directory of a checkpoint: the pipeline's data/checkpoints/C/M/ ->
+    data/models/C/M/, train_model's default <model>/checkpoint/ -> <model>/, else its own."""
+    d = ckpt.parent
+    if d.parent.parent.name == "checkpoints":
+        return d.parent.parent.parent / "models" / d.parent.name / d.name
+    return d.parent if d.name == "checkpoint" else d
+
+
 def _from_training_checkpoint(p: Path, device: str):
     """A training checkpoint's weights in the network its model directory's config.json
     describes (validated there; the checkpoint must have been made for that config)."""
     from ..neural.checkpoint import load_checkpoint, unprefixed
     from ..neural.models import CharRNN, load_config
     tensors, meta = load_checkpoint(p)             # a safe, complete checkpoint first
-    cfg_path = (p.parent.parent if p.parent.name == "checkpoint" else p.parent) / "config.json"
+    cfg_path = _model_dir_of(p) / "config.json"
     mcfg, vocab, _ = load_config(cfg_path)
     if meta.get("model") != mcfg.to_json():
         raise CheckpointError(f"{p}: made for another model than {cfg_path} describes")

@@ -7,8 +7,8 @@
 
 The model comes from data/models/<corpus>/<model>/ (best-on-val weights), or from
 --checkpoint: a model directory (model.safetensors + config.json) or a training
-checkpoint file (checkpoint/last.safetensors; its config.json is read from the model
-directory above it), never both. Run it from the repository root.
+checkpoint file (data/checkpoints/C/M/last.safetensors; its config.json is read from
+data/models/C/M/), never both. Run it from the repository root.
 """
 
 from __future__ import annotations

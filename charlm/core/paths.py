@@ -44,13 +44,24 @@ def ngram_samples(corpus: str) -> Path:
 
 
 def model_dir(corpus: str, model: str) -> Path:
-    """Checkpoints, DVCLive logs and the final weights of one trained model."""
+    """One trained model as a user fetches it: weights, config, training summary and model
+    card (README.md), no training state."""
     return DATA / "models" / corpus / model
 
 
-def checkpoint_file(model_dir: Path) -> Path:
-    """The resumable training state inside a model's folder."""
-    return Path(model_dir) / "checkpoint" / "last.safetensors"
+def checkpoint_dir(corpus: str, model: str) -> Path:
+    """The pipeline's resumable training state of one run (outside its model folder)."""
+    return DATA / "checkpoints" / corpus / model
+
+
+def checkpoint_file(ckpt_dir: Path) -> Path:
+    """The resumable training state in a checkpoint folder."""
+    return Path(ckpt_dir) / "last.safetensors"
+
+
+def model_card(corpus: str, model: str) -> Path:
+    """The model card (README.md) beside the model's files; the n-gram's in its folder."""
+    return (ngram_dir(corpus) if model == "ngram" else model_dir(corpus, model)) / "README.md"
 
 
 def summary_in(model_dir: Path) -> Path:
@@ -58,9 +69,10 @@ def summary_in(model_dir: Path) -> Path:
     return Path(model_dir) / "summary.json"
 
 
-def timing_in(model_dir: Path) -> Path:
-    """Training seconds and chars/s (untracked: git-ignored, not a DVC output)."""
-    return Path(model_dir) / "timing.json"
+def timing_in(ckpt_dir: Path) -> Path:
+    """Training seconds and chars/s, beside the checkpoint (untracked: git-ignored, not a
+    DVC output)."""
+    return Path(ckpt_dir) / "timing.json"
 
 
 def train_summary(corpus: str, model: str) -> Path:

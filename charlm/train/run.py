@@ -159,11 +159,12 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
                 progress: str | bool = "bar", log: Callable[[str], None] = print,
                 rank: int = 0, world_size: int = 1, write_outputs: bool = True,
                 fresh: bool = False, on_step: Optional[StepHook] = None,
-                pair: Optional[dict] = None, init_from: Optional[Path] = None) -> TrainResult:
+                pair: Optional[dict] = None, init_from: Optional[Path] = None,
+                ckpt_dir: str | Path | None = None) -> TrainResult:
     """Train (or resume) `model_name` on the prepared corpus; write its outputs to out_dir.
 
-    out_dir gets model.safetensors + config.json (best-on-val weights), checkpoint/ and
-    summary.json. progress: "bar" | "lines" | "off" (True/False: bar/off). fresh: move an
+    out_dir gets model.safetensors + config.json (best-on-val weights) and summary.json;
+    ckpt_dir (default out_dir/checkpoint) the checkpoint and timing.json. progress: "bar" | "lines" | "off" (True/False: bar/off). fresh: move an
     existing checkpoint aside first. on_step(done) may return a reason to stop (tests).
     pair: train.common keys set for this corpus only (run.pairs). init_from: a trained
     model's folder whose weights the run starts from (charlm.train.finetune)."""
@@ -187,7 +188,8 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
         init = weights_digest(init_from) if init_from is not None else None
         job = TrainJob(model_name, corpus, run, mcfg, device, DistInfo(rank, world_size),
                        Path(out_dir), fingerprint(mcfg, run, train, init), log,
-                       str(init_from) if init_from is not None else None)
+                       str(init_from) if init_from is not None else None,
+                       Path(ckpt_dir) if ckpt_dir is not None else None)
         st = TrainState.create(job, train)
         if init_from is not None:        # a matching checkpoint, if any, then replaces it
             _log_init(job, init_from_trained(st.model, vocab, Path(init_from)))
@@ -370,7 +372,7 @@ def _finish(job: TrainJob, st: TrainState, vocab: Vocab, live: Live, write_outpu
             "model_name": job.name, "corpus": job.corpus, "best_val_bpc": st.best_val,
             "best_step": st.best_step, "steps": job.run.steps, "seed": job.run.seed})
         write_json(paths.summary_in(job.out_dir), summary)
-        write_json(paths.timing_in(job.out_dir), timing)
+        write_json(paths.timing_in(job.work_dir), timing)
         live.log(job.run.steps, **{"best_val_bpc": st.best_val})
         live.end()
     job.log(f"{job.corpus}/{job.name}: best val bpc {st.best_val:.4f} at step {st.best_step}; "

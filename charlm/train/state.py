@@ -74,14 +74,20 @@ class TrainJob:
     fingerprint: str
     log: Callable[[str], None]
     init_from: Optional[str] = None   # the trained model's folder a fine-tuned run started from
+    ckpt_dir: Optional[Path] = None   # checkpoint and timing.json (default: out_dir/checkpoint)
 
     @property
     def is_main(self) -> bool:
         return self.info.rank == 0
 
     @property
+    def work_dir(self) -> Path:
+        """Where the checkpoint and timing.json go."""
+        return Path(self.ckpt_dir) if self.ckpt_dir is not None else self.out_dir / "checkpoint"
+
+    @property
     def ckpt_path(self) -> Path:
-        return paths.checkpoint_file(self.out_dir)
+        return paths.checkpoint_file(self.work_dir)
 
     def kept(self) -> str:
         return (f"last good checkpoint kept: {self.ckpt_path}" if self.ckpt_path.is_file()
@@ -150,7 +156,7 @@ def save_checkpoint(job: TrainJob, st: TrainState) -> None:
         if st.best_weights is not None:
             tensors.update(ckpt.prefixed("best.", st.best_weights))
         ckpt.save_checkpoint(job.ckpt_path, tensors, _meta(job, st, o_meta, r_meta))
-        write_json(paths.timing_in(job.out_dir), timing_of(job, st))
+        write_json(paths.timing_in(job.work_dir), timing_of(job, st))
     barrier(job.info)      # no rank leaves (e.g. on a stop) before rank 0 has written it
 
 
@@ -204,7 +210,7 @@ def timing_of(job: TrainJob, st: TrainState) -> dict:
 
 def _timing_from(job: TrainJob, st: TrainState) -> None:
     """A resumed run's seconds so far, if timing.json was written at its checkpoint."""
-    f = paths.timing_in(job.out_dir)
+    f = paths.timing_in(job.work_dir)
     try:
         t = read_json(f) if f.is_file() else {}
     except (ValueError, OSError):   # informative only: never block a resume on it

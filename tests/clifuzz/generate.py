@@ -174,8 +174,8 @@ class Generator:
         i, m = self.inputs, f"data/models/{CORPUS}"
         d = opt.dest
         if d == "checkpoint":
-            return rng.choice([f"{m}/lstm", f"{m}/gru", f"{m}/lstm/checkpoint/last.safetensors",
-                               f"{m}/gru/checkpoint/last.safetensors",
+            return rng.choice([f"{m}/lstm", f"{m}/gru", f"data/checkpoints/{CORPUS}/lstm/last.safetensors",
+                               f"data/checkpoints/{CORPUS}/gru/last.safetensors",
                                f"{m}/lstm/model.safetensors", f"{m}/lstm/", f"data/ngram/{CORPUS}"])
         if d in ("current", "baseline"):
             return str(i / rng.choice(["summary.json", "summary.json", "summary_worse.json",

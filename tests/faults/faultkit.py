@@ -55,7 +55,7 @@ class Project:
     def __init__(self, root: Path):
         self.root = root
         self.model = root / "data" / "models" / "tiny" / "lstm"
-        self.ckpt = self.model / "checkpoint" / "last.safetensors"
+        self.ckpt = root / "data" / "checkpoints" / "tiny" / "lstm" / "last.safetensors"
         self.live = root / "metrics" / "train" / "tiny" / "lstm"
 
     def rel(self, path: Path) -> str:

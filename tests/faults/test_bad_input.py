@@ -96,7 +96,7 @@ def trained(tmp_path_factory, prepared):
                         checkpoint_every=10)
     p = Project(root)
     train_model(prepared, p.model, load_params(root / "params.yaml").train, "lstm", progress=False,
-                log=lambda m: None)
+                log=lambda m: None, ckpt_dir=p.ckpt.parent)
     return p
 
 

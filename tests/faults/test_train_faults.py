@@ -146,7 +146,8 @@ def stop_in_process(p, step: int) -> None:
     with pytest.raises(TrainingInterrupted, match=f"after step {step}/"):
         train_model(p.root / "data" / "prepared" / "tiny", p.model, params, "lstm",
                     progress=False, log=lambda m: None,
-                    on_step=lambda done: "stop hook" if done == step else None)
+                    on_step=lambda done: "stop hook" if done == step else None,
+                    ckpt_dir=p.ckpt.parent)
     assert load_checkpoint(p.ckpt)[1]["step"] == step
 
 
@@ -162,7 +163,8 @@ def test_checkpoint_of_other_params_is_moved_aside_not_overwritten(project, prep
     from faultkit import write_params
     write_params(p.root, model={"hidden_size": 20})          # params change: fingerprint differs
     params = load_params(p.root / "params.yaml").train
-    res = train_model(prepared, p.model, params, "lstm", progress=False, log=logs.append)
+    res = train_model(prepared, p.model, params, "lstm", progress=False, log=logs.append,
+                      ckpt_dir=p.ckpt.parent)
     aside = list(p.ckpt.parent.glob("last.safetensors.other-params-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == old      # the 14 steps of progress kept
     assert any(f"moved aside to {aside[0]}" in m and "starting afresh" in m for m in logs)

@@ -74,7 +74,7 @@ def test_loaders_refuse_a_planted_pickle_and_never_run_it(tmp_path, prepared):
     }
     running = {n: subprocess.Popen(a, cwd=c, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True) for n, (a, c) in procs.items()}
-    expect = {"train_ckpt": "data/models/tiny/lstm/checkpoint/last.safetensors: corrupt checkpoint",
+    expect = {"train_ckpt": "data/checkpoints/tiny/lstm/last.safetensors: corrupt checkpoint",
               "model_file": f"{other / 'model.safetensors'}: unreadable weights",
               "ckpt_file": f"{evil_pt}: corrupt checkpoint",
               "npy": "data/prepared/tiny/train.npy: unreadable"}
