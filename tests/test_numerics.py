@@ -98,7 +98,7 @@ def test_portable_training_and_scoring_give_the_golden_bits(tmp_path):
     assert summary["numerics"] == "portable"
     assert not {"threads", "torch", "cpu", "cpu_capability"} & set(summary), \
         "machine facts belong in timing.json, not in the tracked summary"
-    timing = json.loads((tmp_path / "p" / "lstm" / "timing.json").read_text())
+    timing = json.loads((tmp_path / "p" / "lstm" / "checkpoint" / "timing.json").read_text())
     assert {"threads", "torch", "cpu_capability"} <= set(timing)
     if _has_avx512():        # the comparison has teeth: this CPU's own kernels differ
         native = _probe(tmp_path / "n", CHARLM_NUMERICS="native")["runs"]

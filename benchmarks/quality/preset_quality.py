@@ -55,8 +55,8 @@ def main() -> None:
                        env={**os.environ, "DVC_NO_ANALYTICS": "1"})
         seconds = time.perf_counter() - t0
         summary = json.loads((repo / "metrics" / "summary.json").read_text())
-        timing = json.loads((repo / "data" / "models" / "tinyshakespeare" / "lstm-10min"
-                             / "timing.json").read_text())
+        timing = json.loads((repo / "data" / "checkpoints" / "tinyshakespeare"
+                             / "lstm-10min" / "timing.json").read_text())
     result = {"commit": commit, "date": datetime.date.today().isoformat(),
               "command": "dvc exp run " + " ".join("-S " + shlex.quote(o) for o in ov),
               "script": common.command(__file__, env=("CHARLM_MIRROR",)),
