@@ -108,7 +108,7 @@ def encoding(s: str) -> str:
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
+    except (OSError, RuntimeError):          # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
