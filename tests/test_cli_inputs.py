@@ -136,7 +136,7 @@ def test_score_names_the_model_as_sample_does(repo, capsys):
     for argv, message in [
         (SCORE + ["--checkpoint", model_dir, "in.txt"], "give either --corpus and --model"),
         (["score", "--model", "lstm", "in.txt"], "name the model: --corpus C --model M"),
-        (["score", "--checkpoint", f"data/ngram/{CORPUS}", "in.txt"],
+        (["sample", "--checkpoint", f"data/ngram/{CORPUS}"],        # score takes it, sample not
          "not a neural model directory (no config.json) (an n-gram's"),
         (["score", "--checkpoint", "nope", "in.txt"], "--checkpoint nope: no such file"),
     ]:

@@ -2,7 +2,8 @@
 
     --corpus C --model M      the pipeline's own: data/models/C/M/ (or the n-gram of C)
     --checkpoint DIR          a model directory (model.safetensors + config.json), e.g. one
-                              fetched from elsewhere (`dvc get`, an artifact)
+                              fetched from elsewhere (`dvc get`, an artifact); `score` also
+                              takes an n-gram's folder (model.json + model.npz)
     --checkpoint FILE         a training checkpoint (data/checkpoints/C/M/last.safetensors);
                               its vocabulary is the config.json of its model directory
 
@@ -45,6 +46,11 @@ def model_label(args: argparse.Namespace) -> str:
     return args.checkpoint if args.checkpoint is not None else f"{args.corpus}/{args.model}"
 
 
+def is_ngram_folder(p: Path) -> bool:
+    """An n-gram's folder (data/ngram/<corpus>/ or one fetched): model.json, no config.json."""
+    return p.is_dir() and (p / "model.json").is_file() and not (p / "config.json").is_file()
+
+
 def load_neural(corpus: str | None, model: str | None, checkpoint: str | None,
                 device: str = "cpu"):
     """(network in eval mode, vocab) from the stage's output, a model directory or a
@@ -56,8 +62,8 @@ def load_neural(corpus: str | None, model: str | None, checkpoint: str | None,
     p = Path(checkpoint)
     if p.is_dir():
         if not (p / "config.json").is_file():
-            ngram = " (an n-gram's: name it --corpus C --model ngram)" \
-                if (p / "model.json").is_file() else ""
+            ngram = " (an n-gram's: `charlm score --checkpoint` scores with it; its samples " \
+                "are in its samples/)" if is_ngram_folder(p) else ""
             raise CheckpointError(f"--checkpoint {checkpoint}: not a neural model directory "
                                   f"(no config.json){ngram}")
         net, vocab, _ = load_trained(p, device)

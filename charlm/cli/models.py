@@ -15,6 +15,11 @@ test is only reported. With no trained model at all, a line says to run `dvc rep
 Each model's files are checked as `sample` and `score` would load them (config.json by
 the params schema, the weights' CRC-32, the n-gram's arrays): a model that fails is
 marked `!` with the reason under the table ("problem" in --json), and is never the best.
+
+Each model is also a DVC artifact, <corpus>-<model> (dvc.yaml's artifacts). Where GTO has
+registered versions of any (git tags: `gto register`, `gto assign --stage`), a `registry`
+column shows each model's latest version and its stages (e.g. `v0.0.2 prod=v0.0.1`);
+--json always has "artifact", "version" and "stages".
 """
 
 from __future__ import annotations
@@ -161,11 +166,16 @@ def table(rows: list[dict]) -> str:
     cells = [[_cell(k, r) for k in keys] for r in rows]
     for r, c in zip(rows, cells):
         c[1] += " *" if r["best"] else " !" if r.get("problem") else ""
-    widths = [max(len(x) for x in col) for col in zip(COLUMNS, *cells)]
+    columns = COLUMNS
+    if any(r.get("version") or r.get("stages") for r in rows):
+        columns = [*COLUMNS, "registry"]
+        for r, c in zip(rows, cells):
+            c.append(registry_cell(r))
+    widths = [max(len(x) for x in col) for col in zip(columns, *cells)]
     lines = []
-    for c in [COLUMNS, *cells]:
+    for c in [columns, *cells]:
         lines.append("  ".join(x.rjust(w) if name in NUMERIC else x.ljust(w)
-                               for x, w, name in zip(c, widths, COLUMNS)).rstrip())
+                               for x, w, name in zip(c, widths, columns)).rstrip())
     lines.append("* the best model of its corpus: lowest val bpc (chosen on val; test is reported)")
     lines += [f"! {r['corpus']}/{r['model']} fails its checks: {r['problem']}"
               for r in rows if r.get("problem")]
@@ -181,10 +191,43 @@ def no_models_message(params: Params, corpus: Optional[str]) -> str:
     return f"no trained models{where} yet: run `dvc repro` to train and evaluate them"
 
 
+def registry(root: Path = Path(".")) -> dict:
+    """GTO's registry of the repository at `root`: artifact -> {"version": latest or None,
+    "stage": {stage: version}}; {} outside git or with no tag at all (GTO is not asked)."""
+    import subprocess
+    try:
+        tags = subprocess.run(["git", "tag", "--list"], cwd=root, capture_output=True, text=True)
+    except OSError:                     # no git on this machine
+        return {}
+    if tags.returncode != 0 or not tags.stdout.strip():
+        return {}
+    from gto.api import show
+    from scmrepo.exceptions import SCMError
+    try:
+        return show(str(root))
+    except SCMError:
+        return {}
+
+
+def with_registry(rows: list[dict], reg: dict) -> list[dict]:
+    """Each row's artifact name, latest registered version and stages."""
+    from ..compare.artifacts import artifact_name
+    for r in rows:
+        r["artifact"] = artifact_name(r["corpus"], r["model"])
+        entry = reg.get(r["artifact"]) or {}
+        r["version"], r["stages"] = entry.get("version"), dict(entry.get("stage") or {})
+    return rows
+
+
+def registry_cell(r: dict) -> str:
+    stages = " ".join(f"{s}={v}" for s, v in sorted(r["stages"].items()) if v)
+    return " ".join(x for x in (r["version"] or "", stages) if x) or "-"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the table (or the JSON list); no model at all is a message, not an error."""
     params = repo_params()
-    rows = collect(params, args.corpus)
+    rows = with_registry(collect(params, args.corpus), registry())
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     elif rows:

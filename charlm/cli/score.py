@@ -6,7 +6,8 @@
     charlm score --checkpoint path/to/model_dir play.txt
 
 The model is --corpus C --model M (M: ngram or a neural model of params.yaml), or
---checkpoint: a neural model directory or training checkpoint file, never both.
+--checkpoint: a model directory (neural, or an n-gram's: model.json + model.npz) or a
+training checkpoint file, never both.
 
 The text is scored the way the evaluate stage scores the test split: as one stream,
 the first char from the empty history, every later char after all the chars before
@@ -28,6 +29,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..core import paths
 from ..core.device import DEVICES, pick_device
 from ..core.errors import CharlmError
 from ..core.fsutil import atomic_open
@@ -35,7 +37,8 @@ from ..core.inputs import MIB, decode, read_input
 from ..core.vocab import UNK_CHAR, UNK_ID, Vocab, codepoints
 from .args import output_file, path_arg
 from .lookup import NGRAM, repo_params, trained_dir
-from .model_arg import add_model_options, check_model_options, load_neural, model_label
+from .model_arg import (add_model_options, check_model_options, is_ngram_folder, load_neural,
+                        model_label)
 
 TOP_BLOCK = 4096        # chars per block when computing the top predictions
 SHOWN_UNKNOWN = 10      # distinct unknown chars named in the one-line summary
@@ -87,9 +90,11 @@ class Loaded:
 
 def load_model(args: argparse.Namespace) -> Loaded:
     """The model the options name (their combination is checked already)."""
-    if args.checkpoint is None and args.model == NGRAM:
-        from ..evaluate.run import load_scorer
-        scorer = load_scorer(args.corpus, NGRAM, "cpu")
+    ngram_folder = args.checkpoint is not None and is_ngram_folder(Path(args.checkpoint))
+    if ngram_folder or (args.checkpoint is None and args.model == NGRAM):
+        from ..evaluate.run import load_ngram_scorer
+        scorer = load_ngram_scorer(Path(args.checkpoint) if ngram_folder
+                                   else paths.ngram_dir(args.corpus))
         return Loaded(scorer.ngram.vocab, scorer.log2prob_sequence, lambda ids: ngram_top(scorer, ids), "cpu")
     from ..neural.models import log2prob_sequence
     device = pick_device(args.device)

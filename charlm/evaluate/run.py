@@ -47,18 +47,22 @@ class Scorer:
     ngram: object = None                                    # the n-gram model (read-only)
 
 
+def load_ngram_scorer(folder: Path) -> Scorer:
+    """The n-gram of an n-gram folder (the stage's data/ngram/<corpus>/, or one fetched as an
+    artifact): model.npz + model.json, its fit.json and samples/."""
+    from ..ngram import NgramModel
+    m = NgramModel.load(folder)
+    info = read_json(Path(folder) / "model.json")
+    return Scorer("ngram", m.log2prob_sequence, m.next_log2probs, m.log2prob_sequence,
+                  params=int(info["n_grams"]), train_chars=int(info["train_chars"]),
+                  sample=lambda sp: (Path(folder) / "samples"
+                                     / f"{m.smoothing}_order{m.order}.txt").read_text(encoding="utf-8"),
+                  info={"order": m.order, "smoothing": m.smoothing}, ngram=m)
+
+
 def load_scorer(corpus: str, model: str, device: str = "cpu") -> Scorer:
     if model == "ngram":
-        from ..ngram import NgramModel
-        d = paths.ngram_dir(corpus)
-        m = NgramModel.load(d)
-        fit = read_json(paths.ngram_fit_file(corpus))
-        return Scorer("ngram", m.log2prob_sequence, m.next_log2probs, m.log2prob_sequence,
-                      params=int(fit["n_grams"]),
-                      train_chars=int(fit["train_chars"]),
-                      sample=lambda sp: (paths.ngram_samples(corpus)
-                                         / f"{m.smoothing}_order{m.order}.txt").read_text(encoding="utf-8"),
-                      info={"order": m.order, "smoothing": m.smoothing}, ngram=m)
+        return load_ngram_scorer(paths.ngram_dir(corpus))
     from ..neural.models import load_trained, log2prob_sequence, next_log2probs
     net, vocab, _config = load_trained(paths.model_dir(corpus, model), device=device)
     summary = read_json(paths.train_summary(corpus, model))
