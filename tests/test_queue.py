@@ -130,3 +130,17 @@ def test_queue_runs_a_sweep_and_exp_show_lists_it(mirror, tmp_path):
                                  f"{CORPUS}.{MODEL}.test_bpc", f"{CORPUS}.mix.test_bpc",
                                  f"{p}.hidden_size", f"{p}.lr"], header
     assert {line.split(",")[0] for line in lines} >= set(NAMES), table
+
+    # charlm compare: the sweep side by side within 120 columns (read through dvc.api), the
+    # params that differ by their short names, each run's test bpc as exp show gave it
+    proc = subprocess.run([str(Path(sys.executable).parent / "charlm"), "compare"], cwd=repo,
+                          capture_output=True, text=True, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(map(len, lines)) <= 120, proc.stdout
+    assert lines[0].startswith("4 runs: test bits per char") and "3 params differ" in lines[0]
+    for short in ("gru_tiny.hidden_size", "gru_tiny.lr", "gru_tiny.min_lr"):
+        assert short in proc.stdout, proc.stdout
+    for name, (bpc, _) in results.items():
+        row = next(line for line in lines if line.startswith(name))
+        assert f"{bpc:.4f}" in row, (name, row)

@@ -8,6 +8,8 @@ Run it from the repository root (where dvc.yaml and params.yaml are):
     charlm score --corpus tinyshakespeare --model lstm my.txt
     charlm models
     charlm corpus add mybook mybook.txt --to-run
+    charlm compare
+    charlm diff HEAD --out pr-report
     charlm check-metrics --against HEAD --tolerance 0.02
 """
 
@@ -23,7 +25,8 @@ from .args import Parser
 # One module per subcommand in charlm/cli/, over the library code it runs: each defines
 # `register(subparsers)`; the parser it adds sets `func=` to a callable taking the args.
 COMMAND_MODULES = ["charlm.cli.corpus", "charlm.cli.ngram", "charlm.cli.sample", "charlm.cli.score",
-                   "charlm.cli.models", "charlm.cli.check_metrics"]
+                   "charlm.cli.models", "charlm.cli.compare", "charlm.cli.diff",
+                   "charlm.cli.check_metrics"]
 
 
 def build_parser() -> Parser:
