@@ -22,6 +22,8 @@ PREAMBLE = [
     (re.compile(r"argparse\.ArgumentParser\("), "common.parser(__doc__)"),
     (re.compile(r"[\"']Made by"), "common.provenance(...)"),
     (re.compile(r"sys\.path\.insert\(0, str\(ROOT"), "the one bootstrap line"),
+    # a result names the CPU it ran on from its flags, never by a fixed word
+    (re.compile(r"\bthis (AVX2|AVX-512|AVX512|Zen ?\d|EPYC|Xeon)\b"), "common.cpu_description()"),
 ]
 
 

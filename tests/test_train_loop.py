@@ -53,12 +53,32 @@ def test_a_step_hook_stops_after_that_step_with_a_checkpoint(prepared, tmp_path)
     assert load_checkpoint(tmp_path / "m" / "checkpoint" / "last.safetensors")[1]["step"] == 7
 
 
-def test_bf16_on_a_cpu_without_native_bf16_is_a_one_line_error(prepared, tmp_path, monkeypatch):
+@pytest.mark.parametrize("flags, why", [(False, "this CPU has no native bf16"),
+                                        (True, "the portable numerics profile keeps oneDNN")])
+def test_bf16_where_onednn_has_none_is_a_one_line_error_that_says_why(prepared, tmp_path,
+                                                                      monkeypatch, flags, why):
+    import charlm.train.run as train_run
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
-    with pytest.raises(TrainingError, match="amp is 'bf16' but this CPU has no native bf16"):
+    monkeypatch.setattr(train_run, "_cpu_flag", lambda *names: flags)
+    monkeypatch.setenv("CHARLM_NUMERICS", "portable")
+    with pytest.raises(TrainingError, match=f"amp is 'bf16' but oneDNN cannot run bf16 here \\({why}"):
         train_model(prepared, tmp_path / "m", small(amp="bf16"), "m", progress=False,
                     log=lambda m: None)
     assert not (tmp_path / "m").exists()
+
+
+def test_cpu_bf16_where_it_runs_warns_with_what_it_was_measured_at(monkeypatch, capsys):
+    import charlm.train.run as train_run
+    from helpers import ROOT
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    train_run._check_bf16(TrainCommon(amp="bf16"), torch.device("cpu"))
+    err = capsys.readouterr().err
+    assert err.startswith("warning: train.common.amp is 'bf16' on the CPU") and "1.56x" in err
+    assert err.count("\n") == 1
+    for cited in ("benchmarks/results/amp_native_bf16.md", "benchmarks/results/amp.md"):
+        assert (ROOT / cited).is_file(), cited        # the cost it quotes is on record
+    train_run._check_bf16(TrainCommon(amp="auto"), torch.device("cpu"))
+    assert capsys.readouterr().err == ""
 
 
 def test_overrides_apply_and_a_common_min_lr_above_the_models_lr_is_clamped():

@@ -195,7 +195,7 @@ def main() -> None:
     train = np.load(data / "train.npy", allow_pickle=False)
     val = np.load(data / "val.npy", allow_pickle=False)
     vocab_size = int(json.loads((data / "vocab.json").read_text())["size"])
-    command = common.command(__file__)
+    command = common.command(__file__, env=("CHARLM_NUMERICS",))   # native: bf16 reachable
     result = {"command": command, "machine": machine(),
               "settings": {"data": str(data), "steps": a.steps, "warmup": a.warmup,
                            "batch_size": a.batch_size, "seq_len": a.seq_len, "hidden": a.hidden,

@@ -138,7 +138,8 @@ def write(res: dict) -> None:
     best = max(res["speed"]["lstm 2 x 512"].values())
     md += ["", "Each step reads every weight matrix once (12.6 MB in fp32 for the 2 x 512 LSTM) "
            "and runs ~40 small ops besides. fbgemm's fp16 and int8 linears read fewer bytes, but "
-           "at batch 1 on this AVX2 CPU they gain little per matvec (int8 also quantises x each "
+           f"at batch 1 on this CPU ({common.cpu_description()}) they gain little per matvec "
+           "(int8 also quantises x each "
            f"call): for the LSTM {ratios}, and both slow the RNN. `charlm sample` keeps the "
            "exact fp32 path. Issue 15's 4,000 chars/s for the 2 x 512 LSTM is not reached "
            f"here: best {best:,.0f} chars/s.", ""]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,10 +100,36 @@ def uses_bf16(run: TrainCommon, device: torch.device) -> bool:
     return run.amp == "bf16" or (run.amp == "auto" and device.type == "cuda")
 
 
+# What CPU bf16 autocast was measured at (benchmarks/speed/bench_amp.py, a 2 x 512 LSTM step)
+BF16_CPU_MEASURED = ("1.56x fp32's chars/s on a Zen 4 with avx512_bf16 under numerics: native, "
+                     "benchmarks/results/amp_native_bf16.md; refused, or 0.02x with oneDNN off, "
+                     "without native bf16, amp.md")
+
+
+def _cpu_flag(*names: str) -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((set(line.split(":", 1)[1].split()) for line in f
+                          if line.startswith("flags")), set())
+    except OSError:
+        return False
+    return bool(flags & set(names))
+
+
 def _check_bf16(run: TrainCommon, device: torch.device) -> None:
-    if device.type == "cpu" and run.amp == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        raise TrainingError("train.common.amp is 'bf16' but this CPU has no native bf16 "
-                            "(oneDNN cannot run a bf16 LSTM here); set amp to 'off' or 'auto'")
+    """amp 'bf16' on a CPU: refused where oneDNN has no bf16 (a one-line error), else a warning
+    with what it was measured at: its speed depends on the CPU, its numbers are this CPU's."""
+    if device.type != "cpu" or run.amp != "bf16":
+        return
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        why = ("the portable numerics profile keeps oneDNN to AVX2, which has none; "
+               "numerics: native lifts it" if numerics.profile() == "portable"
+               and _cpu_flag("avx512_bf16", "amx_bf16") else "this CPU has no native bf16")
+        raise TrainingError(f"train.common.amp is 'bf16' but oneDNN cannot run bf16 here ({why}); "
+                            "set amp to 'auto' (bf16 on CUDA only) or 'off'")
+    print(f"warning: train.common.amp is 'bf16' on the CPU: its speed depends on the CPU "
+          f"({BF16_CPU_MEASURED}) and its numbers are this CPU's own; 'auto' keeps bf16 for CUDA",
+          file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
