@@ -87,10 +87,12 @@ def test_a_row_splits_into_params_metrics_and_nothing_else():
     row = {"Experiment": None, "rev": "workspace", "typ": "baseline", "State": None,
            "latex.lstm.test_bpc": 1.7, "latex.lstm.val_bpc": 1.8, "latex.lstm.test_ppl": 3.2,
            "train.models.lstm.hidden_size": 256.0, "params.yaml:ngram.seed": 1234,
+           "train.models.gru.amp": "None",                      # exp_show's fill: absent
            "metrics/summary.json:ngram.mix.test_bpc": 2.0,          # a corpus named "ngram"
            "charlm/core": "abc123", "data/raw/latex.txt": "def456"}
     params, bpc = R.split_row(row, {"train", "ngram", "run"})
-    assert params == {"train.models.lstm.hidden_size": 256.0, "ngram.seed": 1234}
+    assert params == {"train.models.lstm.hidden_size": 256.0, "ngram.seed": 1234,
+                      "train.models.gru.amp": None}
     assert bpc == {("latex", "lstm", "test"): 1.7, ("latex", "lstm", "val"): 1.8,
                    ("ngram", "mix", "test"): 2.0}
 

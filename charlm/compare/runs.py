@@ -26,6 +26,7 @@ PARAM_FILES = ("params.yaml", "corpora.yaml")
 METRICS_FILE = "metrics/summary.json"
 SPLITS = ("test", "val")
 MISSING = "—"
+DVC_FILL = "None"              # what dvc.api.exp_show puts where a run lacks a column
 CELL = 24                      # longest param value shown (a longer one is cut with "…")
 
 
@@ -64,7 +65,7 @@ def split_row(row: dict, sections: set[str]) -> tuple[dict, dict]:
         name, file = _unprefixed(key, (*PARAM_FILES, METRICS_FILE))
         first = name.split(".", 1)[0]
         if file in PARAM_FILES or (file is None and first in sections and "/" not in name):
-            params[name] = value
+            params[name] = None if value == DVC_FILL else value
             continue
         corpus_model, _, metric = name.rpartition(".")
         corpus, _, model = corpus_model.rpartition(".")
