@@ -89,10 +89,10 @@ def _show(root: Path, revs: list[str]) -> list[dict]:
                           ) from None
 
 
-def _is_commit(root: Path, rev: str) -> bool:
-    proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                          cwd=root, capture_output=True, text=True)
-    return proc.returncode == 0
+def _commit(root: Path, rev: str) -> str:
+    """The full hash of the commit `rev` names ("" when it names none)."""
+    return subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                          cwd=root, capture_output=True, text=True).stdout.strip()
 
 
 def _runs(rows: list[dict], sections: set[str]) -> list[Run]:
@@ -114,32 +114,27 @@ def collect(wanted: list[str], root: Path = Path(".")) -> list[Run]:
     if not (root / "dvc.yaml").is_file():
         raise CharlmError(f"no dvc.yaml in {root.resolve()}: run charlm compare from the "
                           "repository root")
-    if not _is_commit(root, "HEAD"):
+    if not _commit(root, "HEAD"):
         inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root,
                                 capture_output=True).returncode == 0
         raise CharlmError("no commit yet: commit the run first (dvc exp show compares against "
                           "HEAD)" if inside else f"{root.resolve()}: not a git repository")
-    commits = [w for w in wanted if w != "workspace" and _is_commit(root, w)]
+    commits = {w: c for w in wanted if w != "workspace" and (c := _commit(root, w))}
     runs = _runs(_show(root, list(dict.fromkeys(["HEAD", *commits]))), _sections(root))
     if not wanted:
         return runs
+    run_commits = {r.rev: _commit(root, r.rev) for r in runs if r.kind != "workspace"} \
+        if commits else {}
     chosen = []
     for w in wanted:
-        found = [r for r in runs if r.name == w or (r.kind != "workspace" and w in commits
-                                                    and _same_commit(root, w, r.rev))]
+        found = [r for r in runs if r.name == w or (w in commits
+                                                    and run_commits.get(r.rev) == commits[w])]
         if not found:
             names = ", ".join(r.name for r in runs)
             raise CharlmError(f"{w!r}: not an experiment of these commits nor a git revision "
                               f"(known: {names})")
         chosen += [r for r in found[:1] if r not in chosen]
     return chosen
-
-
-def _same_commit(root: Path, a: str, b: str) -> bool:
-    def full(rev: str) -> str:
-        return subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                              cwd=root, capture_output=True, text=True).stdout.strip()
-    return bool(full(a)) and full(a) == full(b)
 
 
 def differing(runs: list[Run]) -> list[str]:
