@@ -217,7 +217,9 @@ ORACLES = {
     f"{TRAIN}.grad_accum": _rule(_int, lambda x: x > 0, why=_cross(
         r"is not divisible by grad_accum", lambda x: any(b % x for b in _batches))),
     # one model's entry
-    "train.models.lstm.arch": _rule(_literal("rnn", "lstm", "gru")),
+    # a transformer needs heads and context, which the LSTM's entry lacks: refused naming them
+    "train.models.lstm.arch": _rule(_literal("rnn", "lstm", "gru", "transformer"), why=_cross(
+        r"train\.models\.lstm\.heads: missing required key", lambda x: x == "transformer")),
     "train.models.lstm.hidden_size": _rule(_int, lambda x: x > 0),
     "train.models.lstm.num_layers": _rule(_int, lambda x: x > 0),
     "train.models.lstm.dropout": _rule(_float, lambda x: 0 <= x < 1),

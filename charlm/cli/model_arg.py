@@ -86,13 +86,13 @@ def _from_training_checkpoint(p: Path, device: str):
     """A training checkpoint's weights in the network its model directory's config.json
     describes (validated there; the checkpoint must have been made for that config)."""
     from ..neural.checkpoint import load_checkpoint, unprefixed
-    from ..neural.models import CharRNN, load_config
+    from ..neural.models import build_model, load_config
     tensors, meta = load_checkpoint(p)             # a safe, complete checkpoint first
     cfg_path = _model_dir_of(p) / "config.json"
     mcfg, vocab, _ = load_config(cfg_path)
     if meta.get("model") != mcfg.to_json():
         raise CheckpointError(f"{p}: made for another model than {cfg_path} describes")
-    net = CharRNN(mcfg)
+    net = build_model(mcfg)
     try:
         net.load_state_dict(unprefixed("model.", tensors))
     except RuntimeError as e:

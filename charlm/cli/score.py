@@ -11,7 +11,7 @@ training checkpoint file, never both.
 
 The text is scored the way the evaluate stage scores the test split: as one stream,
 the first char from the empty history, every later char after all the chars before
-it. bpc = total bits / chars; perplexity = 2 ** bpc. Characters the model never saw
+it (a transformer: after the chars of its sliding window, docs/evaluation.md). bpc = total bits / chars; perplexity = 2 ** bpc. Characters the model never saw
 in training are scored as its unknown character; they are counted and listed.
 
 --per-char writes one row per char: its position (from 0), the char (\\n, \\t, \\\\ and
@@ -131,6 +131,10 @@ def neural_top(net, ids: np.ndarray, device: str,
     its state carried from block to block (one stream, as in scoring)."""
     import torch
 
+    if net.cfg.is_transformer:          # its sliding window, as it was scored
+        from ..neural.gpt import window_tops
+        yield from window_tops(net, ids, device)
+        return
     x = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(device)
     state = None
     with torch.no_grad():

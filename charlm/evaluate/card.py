@@ -39,6 +39,10 @@ def neural_card(params: Params, corpus: str, model: str, m: dict) -> str:
     run = params.train.effective(model, params.pair_overrides(corpus, model))
     shape = (f"{summary['num_layers']} layer{'s' if summary['num_layers'] > 1 else ''} of "
              f"{summary['hidden_size']} units, {summary['params']:,} parameters")
+    if summary["arch"] == "transformer":
+        shape = (f"{summary['num_layers']} blocks of width {summary['hidden_size']}, "
+                 f"{summary['heads']} heads, a context of {summary['context']} chars, "
+                 f"{summary['params']:,} parameters")
     what = f"A character-level {summary['arch'].upper()} language model ({shape})"
     return "\n".join([
         _front(params, corpus, model, m, summary["arch"]),
@@ -125,6 +129,13 @@ def _data(params: Params, corpus: str) -> list[str]:
 
 
 def _model_rows(s: dict) -> list[tuple]:
+    if s["arch"] == "transformer":
+        return [("architecture", "transformer (decoder-only GPT, pre-LayerNorm)"),
+                ("blocks", s["num_layers"]), ("width", s["hidden_size"]), ("heads", s["heads"]),
+                ("context (chars)", s["context"]),
+                ("input", "token + learned position embeddings, tied to the output layer"),
+                ("vocabulary", s["vocab_size"]), ("parameters", f"{s['params']:,}"),
+                ("weights (fp32)", f"{s['weight_bytes'] / 1e6:.1f} MB")]
     return [("architecture", s["arch"]), ("layers", s["num_layers"]),
             ("hidden units per layer", s["hidden_size"]),
             ("input", f"embedding of {s['embedding_dim']}" if s.get("embedding_dim")

@@ -1,7 +1,7 @@
 """Dynamic evaluation (Krause et al., 2018): the model adapts to the text as it scores it.
 
 The text is cut into segments of `segment` chars. Each segment is first scored with the
-current weights (its log2 P are what count), then the model takes one gradient step on
+current weights (a transformer's from its sliding window, charlm.neural.gpt.segment_logits) (its log2 P are what count), then the model takes one gradient step on
 that segment's loss, never on text not yet scored, and carries its hidden state on:
 
     theta <- theta - lr * grad / rms + decay * (theta_0 - theta)
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..neural.gpt import segment_logits
 from ..neural.models import LN2, CharRNN, detach_state
 from . import bptt
 
@@ -51,6 +52,8 @@ def grad_rms(model: CharRNN, train: np.ndarray, batches: int = 20, batch_size: i
 def _grad_rms(model: CharRNN, train: np.ndarray, batches: int, batch_size: int, seq_len: int,
               seed: int) -> dict[str, torch.Tensor]:
     rng = np.random.default_rng(seed)
+    if model.cfg.is_transformer:
+        seq_len = min(seq_len, model.cfg.context)
     sq = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
     for _ in range(batches):
         starts = rng.integers(0, len(train) - seq_len - 1, size=batch_size)
@@ -80,10 +83,13 @@ def dynamic_log2prob(model: CharRNN, ids: np.ndarray, rms: dict[str, torch.Tenso
     forward = partial(bptt.stack_forward, net) if bptt.supported(net) else net  # faster grads
     state = None
     for start in range(0, len(ids) - 1, segment):
-        inp, tgt = x[start:start + segment], x[start + 1:start + segment + 1]
-        inp = inp[:len(tgt)]
-        logits, state = forward(inp[:, None], state)
-        lp = F.log_softmax(logits[:, 0].float(), -1).gather(1, tgt[:, None])[:, 0]
+        tgt = x[start + 1:start + segment + 1]
+        if net.cfg.is_transformer:      # no state: each chunk attends to its window
+            logits = segment_logits(net, x, start, start + len(tgt))
+        else:
+            logits, state = forward(x[start:start + len(tgt), None], state)
+            logits = logits[:, 0]
+        lp = F.log_softmax(logits.float(), -1).gather(1, tgt[:, None])[:, 0]
         out[start + 1:start + 1 + len(tgt)] = lp.detach().double().cpu().numpy() / LN2
         net.zero_grad()
         (-lp.mean()).backward()

@@ -6,7 +6,9 @@
     texts = sample_batch(model, vocab, n=4, length=500, seed=1)   # 4 samples, one batch
 
 The prime is run through the model in one fused call and warms the hidden state;
-then each step feeds the last character (batch 1, or n for `sample_batch`). On CPU the
+then each step feeds the last character (batch 1, or n for `sample_batch`). A transformer
+attends over a sliding window of its context instead, with a KV cache ("stepper") or the
+window recomputed at every char ("module"): the same text (charlm.neural.gpt.Generator). On CPU the
 one-step calls run with oneDNN switched off: PyTorch's oneDNN RNN path is several
 times slower for single-step calls (measured in benchmarks/results/train.md), while
 the prime (a long sequence) and training keep it on. The unknown id is never sampled.
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 
 from ..core.errors import ParamsError
 from ..core.vocab import UNK_ID, Vocab
+from ..neural.gpt import Generator
 from ..neural.models import CharRNN, mkldnn_enabled
 from ..params.sections import MIN_TEMPERATURE
 
@@ -142,6 +145,10 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(int(seed))
+    if model.cfg.is_transformer:
+        yield from _sample_gpt(model, prime_ids, length, gen, n, temperature, top_k,
+                               cached=one_step == "stepper")
+        return
     state = None
     if len(prime_ids):
         x = torch.as_tensor(prime_ids, dtype=torch.long, device=device)[:, None].expand(-1, n)
@@ -164,6 +171,22 @@ def sample_ids(model: CharRNN, prime_ids: np.ndarray, length: int, seed: int, n:
             yield ids.numpy()
             logits, state = model(ids.to(device)[None, :], state)
             logits = logits[0]
+
+
+def _sample_gpt(model, prime_ids: np.ndarray, length: int, gen: torch.Generator, n: int,
+                temperature: float, top_k: Optional[int], cached: bool) -> Iterator[np.ndarray]:
+    """The transformer's loop: its window and KV cache are charlm.neural.gpt.Generator's
+    ("stepper": cached; "module": the window recomputed every char, the same text)."""
+    step = Generator(model, n, cached)
+    if len(prime_ids):
+        prime = torch.as_tensor(prime_ids, dtype=torch.long)[None, :].expand(n, -1)
+        logits = step.feed(prime)
+    else:
+        logits = model.empty_history_logits()[None].expand(n, -1)
+    for _ in range(length):
+        ids = torch.multinomial(next_probs(logits, temperature, top_k), 1, generator=gen)[:, 0]
+        yield ids.numpy()
+        logits = step.feed(ids)
 
 
 def sample_stream(model: CharRNN, vocab: Vocab, length: int, seed: int, prime: Optional[str] = None,

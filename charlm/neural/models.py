@@ -1,6 +1,7 @@
-"""The neural character models: the lecture's RNN, the 3-layer RNN, LSTM and GRU.
+"""The neural character models: the lecture's RNN, the 3-layer RNN, LSTM and GRU, and the
+transformer (charlm.neural.gpt; `build_model` picks the class from the config).
 
-One class, `CharRNN`, covers the four variants (sizes come from params):
+One class, `CharRNN`, covers the four recurrent variants (sizes come from params):
 
     ids (T, B) -> embedding (T, B, E) -> nn.RNN | nn.LSTM | nn.GRU (one fused call)
                -> dropout -> linear head -> logits (T, B, V)
@@ -17,6 +18,8 @@ Scoring (used by training's validation and by the evaluate stage):
   last), in time blocks of `block` chars, one fused call per block. The first char is
   scored from the empty history: the head applied to a zero top-layer state.
 - `next_log2probs(model, ids)`: the full (len(ids), V) table of log2 P(. | ids[:i]).
+- A transformer is scored with a sliding window instead (`gpt.window_log2prob`): its
+  context is bounded.
 - `load_trained(model_dir)`: a trained model back from model.safetensors + config.json.
 """
 
@@ -39,7 +42,7 @@ from ..core.errors import CharlmError, CheckpointError
 from ..core.vocab import Vocab
 from ..params.sections import ModelShape
 
-ARCHS = ("rnn", "lstm", "gru")
+ARCHS = ("rnn", "lstm", "gru", "transformer")
 MODEL_FORMAT = "charlm-model/1"     # config.json's format version
 LN2 = math.log(2.0)
 
@@ -56,7 +59,8 @@ class ModelConfig(ModelShape):
             raise ValueError(f"unknown arch {self.arch!r}; expected one of {ARCHS}")
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The shape as config.json holds it (a recurrent model's has no heads or context)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def from_shape(cls, shape: ModelShape, vocab_size: int) -> "ModelConfig":
@@ -64,7 +68,19 @@ class ModelConfig(ModelShape):
 
     @classmethod
     def from_json(cls, d: dict) -> "ModelConfig":
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    @property
+    def is_transformer(self) -> bool:
+        return self.arch == "transformer"
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """The network a config describes: a CharGPT for a transformer, else a CharRNN."""
+    if cfg.is_transformer:
+        from .gpt import CharGPT
+        return CharGPT(cfg)
+    return CharRNN(cfg)
 
 
 class CharRNN(nn.Module):
@@ -83,6 +99,10 @@ class CharRNN(nn.Module):
     @property
     def is_lstm(self) -> bool:
         return self.cfg.arch == "lstm"
+
+    def optim_groups(self, weight_decay: float):
+        """What AdamW updates: every parameter, one weight decay."""
+        return self.parameters()
 
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> State:
         """The zero state: (num_layers, batch, hidden) (a pair of them for an LSTM)."""
@@ -122,7 +142,9 @@ def _fp32_core(arch: str, device_type: str) -> bool:
     return arch in fp32 and torch.is_autocast_enabled(device_type)
 
 
-def detach_state(state: State) -> State:
+def detach_state(state: Optional[State]) -> Optional[State]:
+    if state is None:            # a transformer's
+        return None
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)
     return state.detach()
@@ -149,6 +171,8 @@ def memory_estimate(model: CharRNN, batch_size: int = 1, seq_len: int = 1,
     (weights + gradients + saved values), plus the activations of one (seq_len, batch) step."""
     cfg = model.cfg
     n = parameter_count(model)
+    if cfg.is_transformer:
+        return _transformer_memory(cfg, n, batch_size, seq_len, bytes_per_value)
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.arch]
     # saved for backward per char and layer: the gate pre-activations and the state(s)
     per_char = cfg.num_layers * cfg.hidden_size * (gates + (2 if cfg.arch == "lstm" else 1)) \
@@ -165,10 +189,27 @@ def memory_estimate(model: CharRNN, batch_size: int = 1, seq_len: int = 1,
     }
 
 
+def _transformer_memory(cfg: ModelConfig, n: int, batch_size: int, seq_len: int,
+                        bytes_per_value: int) -> dict:
+    """A transformer's weights and a rough count of what its backward pass keeps per char and
+    block: the two norms' inputs, q, k, v, the attention output and projection, the MLP's
+    4 x width twice (before and after GELU) and the residual: ~16 x width."""
+    per_char = cfg.num_layers * 16 * cfg.hidden_size + 2 * cfg.hidden_size + 2 * cfg.vocab_size
+    return {"parameters": n, "weight_bytes": n * bytes_per_value,
+            "with_backward_bytes": 3 * n * bytes_per_value,
+            "activation_bytes": per_char * batch_size * seq_len * bytes_per_value}
+
+
 def describe(model: CharRNN, batch_size: int = 1, seq_len: int = 1) -> str:
     """One line the way the lecture prints it: weights, MB, ~3x with backward."""
     m = memory_estimate(model, batch_size, seq_len)
     c = model.cfg
+    if c.is_transformer:
+        return (f"transformer {c.num_layers} blocks x {c.hidden_size} wide, {c.heads} heads, "
+                f"context {c.context} (vocab {c.vocab_size}): {m['parameters']:,} weights = "
+                f"{m['weight_bytes'] / 1e6:.2f} MB fp32, ~{m['with_backward_bytes'] / 1e6:.1f} MB "
+                f"with the backward pass, activations ~{m['activation_bytes'] / 1e6:.1f} MB at "
+                f"batch {batch_size} x {seq_len} chars")
     return (f"{c.arch} {c.num_layers}x{c.hidden_size} (embedding {c.embedding_dim}, vocab "
             f"{c.vocab_size}): {m['parameters']:,} weights = {m['weight_bytes'] / 1e6:.2f} MB fp32, "
             f"~{m['with_backward_bytes'] / 1e6:.1f} MB with the backward pass, activations "
@@ -251,6 +292,9 @@ def log2prob_sequence(model: CharRNN, ids: np.ndarray, device: torch.device | st
     from streams=1 is measured in benchmarks/results/train.md.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    if model.cfg.is_transformer:     # a bounded context: the sliding window (charlm.neural.gpt)
+        from .gpt import window_log2prob
+        return window_log2prob(model, ids, device)
     n = len(ids)
     out = np.empty(n, dtype=np.float64)
     if n == 0:
@@ -299,6 +343,9 @@ def next_log2probs(model: CharRNN, ids: np.ndarray, device: torch.device | str |
     passages: the whole table is built at once.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    if model.cfg.is_transformer:
+        from .gpt import window_log2prob
+        return window_log2prob(model, np.asarray(ids), device, table=True)
     was_training = model.training
     model.eval()
     try:
@@ -390,7 +437,7 @@ def load_trained(model_dir: str | Path, device: torch.device | str = "cpu") -> t
     if crc is not None and str(tensors_crc32(weights)) != crc:
         raise CheckpointError(f"{w_path}: corrupt weights (tensor data fails its CRC-32 check); "
                               "retrain, or restore it with `dvc checkout`")
-    model = CharRNN(mcfg)
+    model = build_model(mcfg)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:

@@ -125,8 +125,9 @@ class Params:
 
 
 def _shape(spec: ModelSpec) -> str:
-    return (f"{spec.arch} {spec.num_layers}x{spec.hidden_size} "
-            f"(embedding {spec.embedding_dim})")
+    s = spec.shape()
+    return (f"{s['arch']} {s['num_layers']}x{s['hidden_size']} (embedding {s['embedding_dim']}"
+            + (f", {s['heads']} heads, context {s['context']})" if "heads" in s else ")"))
 
 
 def parse_params(raw: Any) -> Params:

@@ -14,7 +14,7 @@ from ..core.inputs import encoding_problem
 from .convert import fail, positive
 from .defaults import defaults_from, resumable
 
-Arch = Literal["rnn", "lstm", "gru"]
+Arch = Literal["rnn", "lstm", "gru", "transformer"]
 Smoothing = Literal["kneser_ney", "witten_bell", "add_k"]
 
 
@@ -95,23 +95,51 @@ class PrepareParams:
 
 # --------------------------------------------------------------------------- models
 
+DEFAULT_EMBEDDING = 64      # a recurrent model's embedding_dim when its entry leaves it out
+MAX_CONTEXT = 8192          # a transformer's context: attention's memory grows with its square
+
 @dataclass(kw_only=True)
 class ModelShape:
-    """What a neural model is: charlm.neural.models.ModelConfig adds the vocabulary size."""
+    """What a neural model is: charlm.neural.models.ModelConfig adds the vocabulary size.
+
+    A transformer (charlm.neural.gpt) reads hidden_size as its width, num_layers as its
+    blocks, and needs `heads` and `context` (the chars it attends over); its input
+    embedding is tied to its output layer, so its embedding_dim is its width."""
     arch: Arch
-    hidden_size: int                      # units per layer
+    hidden_size: int                      # units per layer (a transformer's width)
     num_layers: int = 1
     dropout: float = 0.1                  # on the top output and between stacked layers
-    embedding_dim: int = 64               # replaces the one-hot input (same function)
+    embedding_dim: Optional[int] = None   # replaces the one-hot input (same function); 64 if unset
+    heads: Optional[int] = None           # transformer only: attention heads
+    context: Optional[int] = None         # transformer only: chars of history it attends over
 
     def check(self, where: str) -> None:
-        for name in ("hidden_size", "num_layers", "embedding_dim"):
+        for name in ("hidden_size", "num_layers", "embedding_dim", "heads", "context"):
             positive(where, name, getattr(self, name))
         if not 0.0 <= self.dropout < 1.0:
             fail(f"{where}.dropout", f"must be in [0, 1), got {self.dropout}")
+        if self.arch != "transformer":
+            for name in ("heads", "context"):
+                if getattr(self, name) is not None:
+                    fail(f"{where}.{name}", f"only a transformer has it (arch is {self.arch!r})")
+            return
+        for name in ("heads", "context"):
+            if getattr(self, name) is None:
+                fail(f"{where}.{name}", "missing required key (arch is 'transformer')")
+        if self.hidden_size % self.heads:
+            fail(f"{where}.heads", f"must divide hidden_size {self.hidden_size}, got {self.heads}")
+        if not 2 <= self.context <= MAX_CONTEXT:
+            fail(f"{where}.context", f"must be in 2..{MAX_CONTEXT}, got {self.context}")
+        if self.embedding_dim not in (None, self.hidden_size):
+            fail(f"{where}.embedding_dim", f"a transformer's embedding is tied to its output, so it "
+                 f"is hidden_size ({self.hidden_size}) wide: leave it out, got {self.embedding_dim}")
 
     def shape(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(ModelShape)}
+        """The shape as ModelConfig takes it: embedding_dim resolved, unused keys left out."""
+        d = {f.name: getattr(self, f.name) for f in fields(ModelShape)}
+        if d["embedding_dim"] is None:
+            d["embedding_dim"] = self.hidden_size if self.arch == "transformer" else DEFAULT_EMBEDDING
+        return {k: v for k, v in d.items() if v is not None}
 
 
 # --------------------------------------------------------------------------- train
@@ -244,8 +272,15 @@ class TrainParams:
 
     def effective(self, name: str, pair: dict | None = None) -> TrainCommon:
         """train.common with model `name`'s overrides, then a pair's, applied; a common
-        min_lr above the model's own lr is lowered to it (a constant schedule)."""
-        own = {**self.models[name].overrides(), **(pair or {})}
+        min_lr above the model's own lr is lowered to it (a constant schedule). A
+        transformer's seq_len is its context (a seq_len set for it is refused)."""
+        spec = self.models[name]
+        own = {**spec.overrides(), **(pair or {})}
+        if spec.arch == "transformer":      # it trains on windows as long as its context
+            if own.get("seq_len", spec.context) != spec.context:
+                fail(f"train.models.{name}.seq_len", f"a transformer trains on windows of its "
+                     f"context ({spec.context} chars): leave seq_len out, got {own['seq_len']}")
+            own["seq_len"] = spec.context
         run = replace(self.common, **own)
         return run if "min_lr" in own else replace(run, min_lr=min(run.min_lr, run.lr))
 

@@ -1,4 +1,5 @@
-"""Training batches: B contiguous streams over the train split, read in order.
+"""Training batches: B contiguous streams over the train split, read in order (the
+recurrent models), or B windows drawn at random (the transformer: `WindowBatcher`).
 
 The split is cut into `batch_size` equal streams; each `next()` gives the next `seq_len`
 chars of every stream as (x, y) with y = x shifted by one char, so a carried hidden
@@ -47,3 +48,37 @@ class StreamBatcher:
 
     def load_state(self, d: dict) -> None:
         self.pos, self.epoch = int(d["pos"]), int(d["epoch"])
+
+
+class WindowBatcher:
+    """B windows of `seq_len` chars (a transformer's context) at random starts: the windows
+    of step k are drawn from a generator seeded with (seed, k), so a resumed run, and every
+    rank's share (windows [r*B/W, (r+1)*B/W) of the global B), draw what an uninterrupted
+    one-process run draws. `next()` gives (x, y, reset) as (T, b) int64 arrays; nothing is
+    carried between windows, so reset is always False."""
+
+    def __init__(self, data: np.ndarray, batch_size: int, seq_len: int, seed: int,
+                 rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise ParamsError(f"train.batch_size {batch_size} is not divisible by nproc {world_size}")
+        if len(data) <= seq_len + 1:
+            raise TrainingError(f"the train split ({len(data):,} chars) is too small for "
+                                f"windows of {seq_len} chars")
+        self.data, self.seq_len, self.seed, self.batch_size = data, seq_len, seed, batch_size
+        per = batch_size // world_size
+        self.share = slice(rank * per, (rank + 1) * per)
+        self.offsets = np.arange(seq_len)[:, None]
+        self.step = 0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        rng = np.random.default_rng([self.seed % 2**64, self.step])
+        starts = rng.integers(0, len(self.data) - self.seq_len, size=self.batch_size)
+        idx = starts[self.share][None, :] + self.offsets
+        self.step += 1
+        return self.data[idx].astype(np.int64), self.data[idx + 1].astype(np.int64), False
+
+    def state(self) -> dict:
+        return {"step": self.step}
+
+    def load_state(self, d: dict) -> None:
+        self.step = int(d["step"])

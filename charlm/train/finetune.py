@@ -6,7 +6,7 @@ The architecture and sizes must match (a one-line CheckpointError otherwise); dr
 may differ. Vocabularies are mapped by character: the embedding row and the output
 row (weights and bias) of every character both corpora share, and of the unknown id,
 are copied; a character new to this corpus keeps its fresh (seeded) initialisation.
-Every recurrent weight is copied.
+Every other weight (recurrent, or a transformer's blocks and positions) is copied.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..core.vocab import UNK_ID, Vocab
 from ..neural.models import CharRNN, load_trained
 
 VOCAB_ROWS = ("embed.weight", "head.weight", "head.bias")     # one row per character id
-SHAPE_KEYS = ("arch", "hidden_size", "num_layers", "embedding_dim")
+SHAPE_KEYS = ("arch", "hidden_size", "num_layers", "embedding_dim", "heads", "context")
 
 
 def weights_digest(source_dir: Path) -> str:
@@ -35,7 +35,7 @@ def weights_digest(source_dir: Path) -> str:
 
 def _check_shapes(model: CharRNN, source: CharRNN, source_dir: Path) -> None:
     want, got = model.cfg.to_json(), source.cfg.to_json()
-    diff = [f"{k} {got[k]} (here {want[k]})" for k in SHAPE_KEYS if want[k] != got[k]]
+    diff = [f"{k} {got.get(k)} (here {want.get(k)})" for k in SHAPE_KEYS if want.get(k) != got.get(k)]
     if diff:
         raise CheckpointError(f"{source_dir}: cannot fine-tune from it: its " + ", ".join(diff)
                               + " differ; use a model entry of the same architecture and sizes")

@@ -70,7 +70,7 @@ class TrainingInterrupted(CharlmError):
 
 @dataclass
 class TrainResult:
-    model: CharRNN
+    model: torch.nn.Module      # a CharRNN or a CharGPT
     vocab: Vocab
     summary: dict
 
@@ -222,6 +222,9 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, tp: TrainParams, 
             _log_init(job, init_from_trained(st.model, vocab, Path(init_from)))
         resume(job, st, fresh)
         log(describe(st.model, run.batch_size, run.seq_len))
+        if mcfg.is_transformer:
+            log(f"{model_name}: trains on {run.batch_size} windows of its context ({run.seq_len} "
+                "chars) a step, drawn at random; train.seq_len is the recurrent models' stream step")
         # any checkpoint read (a finished run too) keeps its logs: trimmed to it, then appended
         live = Live(Path(live_dir) if (live_dir and job.is_main) else None, st.step > 0, st.step)
         _loop(job, st, val, live, mode if job.is_main else "off", on_step)

@@ -27,9 +27,9 @@ from ..core import paths
 from ..core.errors import CheckpointError, TrainingError
 from ..core.fsutil import read_json, remove_stale_temps, write_json
 from ..neural import checkpoint as ckpt
-from ..neural.models import CharRNN, ModelConfig, State
+from ..neural.models import CharRNN, ModelConfig, State, build_model
 from ..params import TrainCommon
-from .batcher import StreamBatcher
+from .batcher import StreamBatcher, WindowBatcher
 from .distributed import DistInfo, barrier, gather_batch, shard_batch
 
 ADAM_BETAS = (0.9, 0.99)
@@ -37,7 +37,7 @@ RESEED_STRIDE = 1_000_003     # a rank without its saved RNG reseeds at seed + s
 # The code that decides what training computes: part of the fingerprint, so a finished
 # checkpoint of older code is not silently reused when `dvc repro` re-runs the stage.
 CODE_FILES = ("train/run.py", "train/state.py", "train/batcher.py", "neural/models.py",
-              "train/finetune.py")     # relative to the charlm package
+              "neural/gpt.py", "train/finetune.py")     # relative to the charlm package
 
 
 def code_version() -> str:
@@ -120,12 +120,14 @@ class TrainState:
         torch.manual_seed(run.seed)
         np.random.seed(run.seed % 2**32)
         random.seed(run.seed)
-        model = CharRNN(job.mcfg).to(job.device)
-        opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=ADAM_BETAS,
+        model = build_model(job.mcfg).to(job.device)
+        opt = torch.optim.AdamW(model.optim_groups(run.weight_decay), lr=run.lr, betas=ADAM_BETAS,
                                 weight_decay=run.weight_decay, fused=True)
         if info.rank:              # its own dropout stream per rank
             torch.manual_seed(run.seed + info.rank)
-        batcher = StreamBatcher(train, run.batch_size, run.seq_len, info.rank, info.world_size)
+        batcher = (WindowBatcher(train, run.batch_size, run.seq_len, run.seed, info.rank,
+                                 info.world_size) if job.mcfg.is_transformer else
+                   StreamBatcher(train, run.batch_size, run.seq_len, info.rank, info.world_size))
         return cls(model, opt, batcher, [None] * run.grad_accum)
 
     def keep_if_best(self, val_bpc: float, step: int) -> None:
