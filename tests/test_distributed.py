@@ -236,3 +236,29 @@ def test_a_nan_loss_on_one_rank_stops_every_rank_at_the_same_step(prepared, tmp_
     assert msgs[0] == msgs[1], msgs
     assert "loss is nan at step 3" in msgs[0] and "diverged" in msgs[0]
     assert not (tmp_path / "model" / "summary.json").exists()
+
+
+def test_a_transformer_trains_in_two_processes_as_in_one(prepared, tmp_path):
+    """The transformer's random windows are split by rank: 2 processes (grad_accum 2) draw
+    the global batch one process draws, and reach the same losses and val bpc. (The entry
+    keeps the module's model name, `lstm`, so the stage's paths are the same.)"""
+    gpt = {"arch": "transformer", "hidden_size": 16, "num_layers": 1, "heads": 2, "context": 16,
+           "dropout": 0.0}
+    raw = _raw_params()
+    raw["train"]["models"] = {MODEL: gpt}
+    project = tmp_path / "two"
+    (project / "data" / "prepared").mkdir(parents=True)
+    shutil.copytree(prepared, project / "data" / "prepared" / "tiny")
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    r = _run(STAGE, project)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    two = _summary(project)
+    assert two["nproc"] == 2 and two["arch"] == "transformer"
+    raw["train"]["common"].update(grad_accum=1, nproc=1)
+    one = train_model(prepared, tmp_path / "one", parse_params(raw).train, MODEL,
+                      live_dir=tmp_path / "live", corpus="tiny", progress=False,
+                      log=lambda m: None).summary
+    np.testing.assert_allclose([h["val_bpc"] for h in two["history"]],
+                               [h["val_bpc"] for h in one["history"]], atol=1e-4, rtol=0)
+    np.testing.assert_allclose([v for _, v in _loss_rows(project / "metrics" / "train" / "tiny" / MODEL)],
+                               [v for _, v in _loss_rows(tmp_path / "live")], atol=1e-4, rtol=0)
