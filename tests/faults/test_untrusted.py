@@ -54,7 +54,7 @@ def test_loaders_refuse_a_planted_pickle_and_never_run_it(tmp_path, prepared):
     from charlm.neural.models import CharRNN, ModelConfig
     vocab = Vocab.load(prepared / "vocab.json")
     other = root / "other_model"
-    save_trained(other, CharRNN(ModelConfig(arch="gru", vocab_size=vocab.size, hidden_size=8)), vocab)
+    save_trained(other, CharRNN(ModelConfig(arch="gru", vocab_size=vocab.size, hidden_size=8, embedding_dim=64)), vocab)
     torch.save({"weights": Evil(marker)}, other / "model.safetensors")
     # 3. as a checkpoint file given to `charlm sample --checkpoint`
     evil_pt = tmp_path / "evil.pt"
@@ -102,7 +102,7 @@ def test_flipped_bytes_in_a_trained_model_are_caught(tmp_path, prepared):
     from charlm.core.vocab import Vocab
     vocab = Vocab.load(prepared / "vocab.json")
     d = tmp_path / "m"
-    save_trained(d, CharRNN(ModelConfig(arch="gru", vocab_size=vocab.size, hidden_size=8)), vocab)
+    save_trained(d, CharRNN(ModelConfig(arch="gru", vocab_size=vocab.size, hidden_size=8, embedding_dim=64)), vocab)
     load_trained(d)                                      # intact: loads
     data = bytearray((d / "model.safetensors").read_bytes())
     data[-20] ^= 0x01                                    # one bit of the last weights
