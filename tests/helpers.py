@@ -151,10 +151,33 @@ def toy_params(root: Path, corpus: str = "toy", models: dict | None = None) -> N
         f"train:\n  models: {{{entries}}}\n")
 
 
+def git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`git ARGS` in `cwd` as a throwaway author (no signing): a test repo's commits."""
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                           "-c", "commit.gpgsign=false", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True)
+
+
 def set_params(repo: Path, overrides: list[str], file: str = "params.yaml") -> None:
     """Apply `dvc exp run -S`-style overrides to a repo's params file (DVC's own code)."""
     from dvc.utils.hydra import apply_overrides
     apply_overrides(repo / file, overrides)
+
+
+SMALL_NGRAM = ["ngram.max_order=3", "ngram.smoothings=[kneser_ney]", "ngram.sample_orders=[2,3]",
+               "evaluate.sample.chars=40"]
+
+
+def small_repo(dest: Path, params: list[str] = (), corpus: str = "tinyshakespeare",
+               max_chars: int = 100_000) -> Path:
+    """copy_repo with a small n-gram, `corpus` cut to `max_chars` and `params` applied,
+    committed (DVCLive needs a commit): a fresh repo where `dvc exp run` takes seconds."""
+    repo = copy_repo(dest)
+    set_params(repo, [*SMALL_NGRAM, *params])
+    set_params(repo, [f"++corpora.{corpus}.max_chars={max_chars}"], file="corpora.yaml")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "params")
+    return repo
 
 
 def run_dvc(args: list[str], cwd: Path, env: dict | None = None, check: bool = True):

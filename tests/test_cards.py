@@ -107,3 +107,8 @@ def test_every_model_of_the_committed_default_run_has_its_card():
         sample = (ROOT / paths.sample_file(corpus, model)).read_text(encoding="utf-8")
         check_card(card.read_text(encoding="utf-8"), metrics, sample,
                    [s.sha256 for s in params.corpus(corpus).sources])
+
+
+def test_a_sample_is_fenced_by_more_backticks_than_it_holds():
+    from charlm.evaluate.card import _longest_run
+    assert [_longest_run(t, "`") for t in ("", "abc", "a`b", "``x```y`", "````")] == [0, 0, 1, 3, 4]

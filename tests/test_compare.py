@@ -13,7 +13,7 @@ import pytest
 
 from charlm.compare import runs as R
 
-from helpers import ROOT, copy_repo, run_cli
+from helpers import ROOT, copy_repo, git, run_cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -116,11 +116,6 @@ def test_compare_refuses_an_unknown_run_and_a_folder_outside_a_repo_in_one_line(
 
 # --- charlm diff ---------------------------------------------------------------------------
 
-def _git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
-                   check=True, capture_output=True)
-
-
 @pytest.fixture
 def changed(tmp_path, monkeypatch):
     """A repository whose commit holds the default run's metrics and val curves, and whose
@@ -130,8 +125,8 @@ def changed(tmp_path, monkeypatch):
                 "plots/val_bpc/latex.tsv", "plots/val_bpc/enwiki-sample.tsv"):
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_bytes((ROOT / rel).read_bytes())
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "base")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
     params = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(params.replace("  seed: 1234", "  seed: 7", 1))
     summary = json.loads((repo / "metrics/summary.json").read_text())

@@ -248,3 +248,24 @@ def test_a_transformer_fine_tunes_from_one_of_its_shape_only(prepared, tmp_path)
     from charlm.core.errors import CheckpointError
     with pytest.raises(CheckpointError, match="context 16 \\(here 32\\)"):
         init_from_trained(_net(vocab=net.cfg.vocab_size, context=32), vocab, tmp_path / "src")
+
+
+def test_a_config_built_directly_gets_the_embedding_width_the_params_give_it():
+    """ModelConfig without embedding_dim: the transformer's width, a recurrent model's 64,
+    as ModelSpec.shape() resolves it for the trainer (one rule, ModelShape.input_width)."""
+    for entry in (GPT, dict(arch="lstm", hidden_size=24), dict(arch="gru", hidden_size=24,
+                                                               embedding_dim=8)):
+        direct = ModelConfig(**entry, vocab_size=9)
+        assert direct == ModelConfig.from_shape(ModelSpec(**entry), 9)
+        build_model(direct)
+    assert ModelConfig(**GPT, vocab_size=9).embedding_dim == 32
+    assert ModelConfig(arch="lstm", hidden_size=24, vocab_size=9).embedding_dim == 64
+
+
+def test_the_argmax_walk_leaves_the_model_in_the_mode_it_found():
+    from charlm.neural.gpt import window_tops
+    net = _net().train()
+    tops = np.concatenate(list(window_tops(net, _ids(40))))
+    assert len(tops) == 40 and net.training
+    assert np.array_equal(np.concatenate(list(window_tops(net.eval(), _ids(40)))), tops)
+    assert not net.training

@@ -13,29 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from helpers import copy_repo, run_dvc, set_params
+from helpers import run_dvc, small_repo
 
 CORPUS = "tinyshakespeare"
 GPT = ("{arch: transformer, hidden_size: 32, num_layers: 2, heads: 4, context: 32, dropout: 0.0, "
        "steps: 30, batch_size: 8, lr: 0.003, min_lr: 0.0003, eval_every: 15}")
 
 
-def _git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
-                   check=True, capture_output=True)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_transformer_from_the_command_line_runs_through_dvc_exp_run(mirror, tmp_path):
-    repo = copy_repo(tmp_path / "repo")
-    set_params(repo, [f"run.corpora=[{CORPUS}]", "~run.pairs", "+run.pairs={}",
-                      "ngram.max_order=3", "ngram.smoothings=[kneser_ney]",
-                      "ngram.sample_orders=[2,3]", "evaluate.sample.chars=40",
-                      f"evaluate.dynamic.pairs=[{CORPUS}-gpt]"])
-    set_params(repo, [f"++corpora.{CORPUS}.max_chars=100000"], file="corpora.yaml")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "params")        # DVCLive needs a commit
+    repo = small_repo(tmp_path / "repo", [f"run.corpora=[{CORPUS}]", "~run.pairs",
+                                          "+run.pairs={}", f"evaluate.dynamic.pairs=[{CORPUS}-gpt]"])
     env = {"CHARLM_MIRROR": str(mirror)}
     run_dvc(["exp", "run", "-S", f"++train.models.gpt={GPT}",
              "-S", f"++run.pairs.{CORPUS}-gpt={{corpus: {CORPUS}, model: gpt}}"], repo, env)

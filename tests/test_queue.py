@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import copy_repo, run_dvc, set_params
+from helpers import copy_repo, git, run_dvc, set_params
 
 CORPUS, MODEL = "tinyshakespeare", "gru_tiny"
 GRID = [(16, 0.003), (32, 0.01)]     # (hidden_size, lr)
@@ -23,11 +23,6 @@ NAMES = {f"h{h}-lr{lr}": (h, lr) for h, lr in GRID}
 DONE = {"Success", "Failed"}
 # The README's filter: only the columns that vary, without the deps (paths) and the other metrics.
 DROP = ".*/|samples|Created|Executor|.*(val_bpc|test_ppl|params|train_chars|min_lr)$"
-
-
-def _git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
-                   check=True, capture_output=True)
 
 
 def _queue_states(repo, env) -> dict[str, str]:
@@ -75,11 +70,11 @@ def test_queue_runs_a_sweep_and_exp_show_lists_it(mirror, tmp_path):
     # this commit and checks their outputs out of the cache (it re-runs only train, evaluate
     # and report).
     # (the train stage's DVCLive needs a commit: it fails with "Empty git repo" without one)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "params")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "params")
     run_dvc(["repro"], repo, env)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "baseline")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
 
     p = f"train.models.{MODEL}"
     for name, (h, lr) in NAMES.items():

@@ -7,16 +7,11 @@ import subprocess
 
 import pytest
 
-from helpers import copy_repo, run_dvc, set_params
+from helpers import copy_repo, git, run_dvc, set_params
 
 
 def _digest(root, rel_paths):
     return {p: hashlib.sha256((root / p).read_bytes()).hexdigest() for p in rel_paths}
-
-
-def _git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
-                   check=True, capture_output=True)
 
 
 @pytest.mark.slow
@@ -26,12 +21,12 @@ def test_push_clone_pull_gives_identical_outputs_without_rerun(mirror, tmp_path)
     env = {"CHARLM_MIRROR": str(mirror)}
     run_dvc(["repro", "evaluate_ngram"], repo, env)
     run_dvc(["remote", "add", "-d", "shared", str(tmp_path / "remote")], repo)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "run")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "run")
     run_dvc(["push", "--with-deps", "evaluate_ngram"], repo)
 
     clone = tmp_path / "clone"
-    _git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
     outs = ["data/raw/tinyshakespeare.txt", "data/prepared/tinyshakespeare/train.npy",
             "data/prepared/tinyshakespeare/vocab.json", "data/prepared/tinyshakespeare/stats.json",
             "data/ngram/tinyshakespeare/model.npz", "data/eval/tinyshakespeare/ngram/surprise.json",

@@ -38,33 +38,46 @@ def _summary(data, where: str) -> dict:
     return data
 
 
-def _parse(text: str, where: str) -> dict:
+def parse_summary(text: str, where: str) -> dict:
+    """A metrics summary from its JSON text, or a CharlmError naming `where`."""
     try:
         return _summary(json.loads(text), where)
     except json.JSONDecodeError as e:
         raise CharlmError(f"{where}: invalid JSON ({e.msg} at line {e.lineno})") from None
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
     """A summary file's text: one reader for every input (charlm.core.inputs)."""
     from ..core.inputs import MIB, decode, read_input
     return decode(read_input(str(path), str(path), 64 * MIB, stdin_ok=False), "utf-8", str(path))
 
 
-def load_at_rev(rev: str, path: Path) -> dict:
+def load(path: Path) -> dict:
+    return parse_summary(read_text(path), str(path))
+
+
+def text_at_rev(rev: str, path: Path, missing_ok: bool = False) -> str | None:
+    """A git-tracked file's text at `rev`; where git cannot show it, None if `missing_ok`,
+    else a CharlmError with git's reason."""
     try:
         proc = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
                               text=True)
     except FileNotFoundError:
         raise CharlmError("git not found: needed to read the baseline at a revision "
                           "(or pass --baseline FILE)") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["git show failed"])[-1]
-        raise CharlmError(f"cannot read {path} at {rev}: {last}")
-    return _parse(proc.stdout, f"{path} at {rev}")
+    if proc.returncode == 0:
+        return proc.stdout
+    if missing_ok:
+        return None
+    last = (proc.stderr.strip().splitlines() or ["git show failed"])[-1]
+    raise CharlmError(f"cannot read {path} at {rev}: {last}")
 
 
-def _valid(x) -> bool:
+def load_at_rev(rev: str, path: Path) -> dict:
+    return parse_summary(text_at_rev(rev, path), f"{path} at {rev}")
+
+
+def valid_bpc(x) -> bool:
     """A test bpc the gate can compare: a finite real number (not a bool, not a string)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -75,7 +88,7 @@ def load_noise(path: Path = NOISE_FILE) -> dict[tuple[str, str], float]:
     if path == NOISE_FILE and not path.exists():
         return {}                 # not measured here; a file named by --noise must exist
     try:
-        rows = json.loads(_read(path))["rows"]
+        rows = json.loads(read_text(path))["rows"]
         return {(r["corpus"], r["model"]): float(r["test_bpc"]["std"]) for r in rows}
     except (ValueError, KeyError, TypeError) as e:
         raise CharlmError(f"{path}: not a seed-noise table ({e})") from None
@@ -83,7 +96,7 @@ def load_noise(path: Path = NOISE_FILE) -> dict[tuple[str, str], float]:
 
 def verdict(a, b, std: float | None) -> str:
     """same / within noise / beyond noise (better|worse) for a change from a to b."""
-    if not (_valid(a) and _valid(b)):
+    if not (valid_bpc(a) and valid_bpc(b)):
         return "—"
     d = b - a
     if d == 0:
@@ -110,7 +123,7 @@ def compare(old: dict, new: dict, tolerance: float,
         for model in sorted(set(old.get(corpus, {})) | set(new.get(corpus, {}))):
             a = old.get(corpus, {}).get(model, {}).get("test_bpc")
             b = new.get(corpus, {}).get(model, {}).get("test_bpc")
-            if (a is not None and not _valid(a)) or (b is not None and not _valid(b)):
+            if (a is not None and not valid_bpc(a)) or (b is not None and not valid_bpc(b)):
                 status = "INVALID"
             elif b is None:
                 status = "MISSING"
@@ -133,7 +146,7 @@ def compare(old: dict, new: dict, tolerance: float,
 def _cell(x) -> str:
     if x is None:
         return "—"
-    if _valid(x):
+    if valid_bpc(x):
         return f"{x:.4f}"
     if isinstance(x, float):                    # nan, inf, -inf
         return str(x)
@@ -147,7 +160,7 @@ def markdown(rows: list[dict], tolerance: float, against: str) -> str:
              "| corpus | model | baseline | now | change | noise | verdict | status |",
              "|---|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
-        d = f"{r['new'] - r['old']:+.4f}" if _valid(r["old"]) and _valid(r["new"]) else "—"
+        d = f"{r['new'] - r['old']:+.4f}" if valid_bpc(r["old"]) and valid_bpc(r["new"]) else "—"
         s = f"**{r['status']}**" if r["status"] in FAILING else r["status"]
         n = "—" if r["noise"] is None else f"±{r['noise']:.4f}"
         lines.append(f"| {r['corpus']} | {r['model']} | {_cell(r['old'])} | {_cell(r['new'])} "
@@ -160,8 +173,8 @@ def check(against: str, tolerance: float, current: Path | None = None,
     current = current or paths.summary_file()
     if not current.exists():
         raise CharlmError(f"{current}: not found (run `dvc repro report`)")
-    new = _parse(_read(current), str(current))
-    old = (_parse(_read(baseline), str(baseline)) if baseline
+    new = load(current)
+    old = (load(baseline) if baseline
            else load_at_rev(against, paths.summary_file()))
     rows, ok = compare(old, new, tolerance, load_noise(noise))
     return markdown(rows, tolerance, str(baseline or against)), ok

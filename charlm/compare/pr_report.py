@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -27,13 +26,6 @@ from . import check_metrics as gate
 
 CURVES = Path("plots/val_bpc")
 TITLE = "# charlm: this change's run against "
-
-
-def _at_rev(rev: str, path: Path) -> str | None:
-    """A git-tracked file's text at `rev` (None where it did not exist)."""
-    proc = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
-                          text=True)
-    return proc.stdout if proc.returncode == 0 else None
 
 
 def curves(text: str | None) -> dict[str, list[tuple[int, float]]]:
@@ -70,11 +62,11 @@ def rows(old: dict, new: dict, tolerance: float) -> tuple[list[dict], bool]:
 
 
 def _num(x) -> str:
-    return f"{x:.4f}" if gate._valid(x) else "—"
+    return f"{x:.4f}" if gate.valid_bpc(x) else "—"
 
 
 def _change(a, b) -> str:
-    return f"{b - a:+.4f}" if gate._valid(a) and gate._valid(b) else "—"
+    return f"{b - a:+.4f}" if gate.valid_bpc(a) and gate.valid_bpc(b) else "—"
 
 
 def metrics_table(table: list[dict]) -> str:
@@ -116,7 +108,7 @@ def draw_corpus(corpus: str, rev: str, old: dict, new: dict, then: dict, now: di
             if data.get(m):
                 xs, ys = zip(*data[m])
                 ax.plot(xs, ys, style, color=colour[m], label=f"{m} ({label})")
-            elif gate._valid(summary.get(corpus, {}).get(m, {}).get("val_bpc")):
+            elif gate.valid_bpc(summary.get(corpus, {}).get(m, {}).get("val_bpc")):
                 ax.axhline(summary[corpus][m]["val_bpc"], ls=style, color=colour[m], lw=1,
                            label=f"{m} ({label})")
     ax.set_xlabel("training chars")
@@ -137,12 +129,12 @@ def build(rev: str, tolerance: float = 0.02) -> tuple[str, dict[str, tuple], boo
     current = paths.summary_file()
     if not current.exists():
         raise CharlmError(f"{current}: not found (run `dvc repro` first)")
-    new = gate._parse(gate._read(current), str(current))
+    new = gate.load(current)
     old = gate.load_at_rev(rev, paths.summary_file())
     table, ok = rows(old, new, tolerance)
     images = {}
     for corpus in dict.fromkeys([*new, *old]):
-        then = curves(_at_rev(rev, CURVES / f"{corpus}.tsv"))
+        then = curves(gate.text_at_rev(rev, CURVES / f"{corpus}.tsv", missing_ok=True))
         f = CURVES / f"{corpus}.tsv"
         now = curves(f.read_text(encoding="utf-8") if f.is_file() else None)
         images[_image(corpus)] = (corpus, then, now)

@@ -10,6 +10,7 @@ get`) says what the model is, how well it does, how it was made and how to use i
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -130,18 +131,17 @@ def _data(params: Params, corpus: str) -> list[str]:
 
 def _model_rows(s: dict) -> list[tuple]:
     if s["arch"] == "transformer":
-        return [("architecture", "transformer (decoder-only GPT, pre-LayerNorm)"),
+        rows = [("architecture", "transformer (decoder-only GPT, pre-LayerNorm)"),
                 ("blocks", s["num_layers"]), ("width", s["hidden_size"]), ("heads", s["heads"]),
                 ("context (chars)", s["context"]),
-                ("input", "token + learned position embeddings, tied to the output layer"),
-                ("vocabulary", s["vocab_size"]), ("parameters", f"{s['params']:,}"),
-                ("weights (fp32)", f"{s['weight_bytes'] / 1e6:.1f} MB")]
-    return [("architecture", s["arch"]), ("layers", s["num_layers"]),
-            ("hidden units per layer", s["hidden_size"]),
-            ("input", f"embedding of {s['embedding_dim']}" if s.get("embedding_dim")
-             else "one-hot"),
-            ("vocabulary", s["vocab_size"]), ("parameters", f"{s['params']:,}"),
-            ("weights (fp32)", f"{s['weight_bytes'] / 1e6:.1f} MB")]
+                ("input", "token + learned position embeddings, tied to the output layer")]
+    else:
+        rows = [("architecture", s["arch"]), ("layers", s["num_layers"]),
+                ("hidden units per layer", s["hidden_size"]),
+                ("input", f"embedding of {s['embedding_dim']}" if s.get("embedding_dim")
+                 else "one-hot")]
+    return rows + [("vocabulary", s["vocab_size"]), ("parameters", f"{s['params']:,}"),
+                   ("weights (fp32)", f"{s['weight_bytes'] / 1e6:.1f} MB")]
 
 
 def _train_rows(params: Params, corpus: str, model: str, run, s: dict) -> list[tuple]:
@@ -174,11 +174,8 @@ def _sample(corpus: str, model: str, params: Params) -> list[str]:
 
 
 def _longest_run(text: str, ch: str) -> int:
-    best = run = 0
-    for c in text:
-        run = run + 1 if c == ch else 0
-        best = max(best, run)
-    return best
+    """The longest run of `ch` in `text` (0 if none)."""
+    return max(map(len, re.findall(f"{re.escape(ch)}+", text)), default=0)
 
 
 def _use(corpus: str, model: str, neural: bool) -> list[str]:

@@ -30,7 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-LN2 = math.log(2.0)
+from .models import LN2
+
 WINDOW_BATCH = 32          # windows per forward call when scoring
 Cache = list               # per block: (k, v), each (B, heads, t, head_dim)
 
@@ -189,11 +190,15 @@ def window_tops(model: CharGPT, ids: np.ndarray, device=None):
     """The most likely next id at each position (the first from the empty history), window by
     window as `window_log2prob` scores them: arrays that concatenate to len(ids) - 1 + 1."""
     device = torch.device(device) if device is not None else model.embed.weight.device
+    was_training = model.training
     model.eval()
-    x = torch.from_numpy(np.asarray(ids).astype(np.int64)).to(device)
-    yield model.empty_history_logits().argmax().view(1).cpu().numpy()
-    for _, _, lp in _scored_windows(model, x, default_stride(model.cfg.context), WINDOW_BATCH):
-        yield lp.argmax(-1).cpu().numpy()
+    try:
+        x = torch.from_numpy(np.asarray(ids).astype(np.int64)).to(device)
+        yield model.empty_history_logits().argmax().view(1).cpu().numpy()
+        for _, _, lp in _scored_windows(model, x, default_stride(model.cfg.context), WINDOW_BATCH):
+            yield lp.argmax(-1).cpu().numpy()
+    finally:
+        model.train(was_training)
 
 
 def segment_logits(model: CharGPT, x: torch.Tensor, start: int, end: int) -> torch.Tensor:

@@ -57,6 +57,7 @@ class ModelConfig(ModelShape):
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; expected one of {ARCHS}")
+        self.embedding_dim = self.input_width()
 
     def to_json(self) -> dict:
         """The shape as config.json holds it (a recurrent model's has no heads or context)."""

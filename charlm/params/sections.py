@@ -137,9 +137,15 @@ class ModelShape:
     def shape(self) -> dict:
         """The shape as ModelConfig takes it: embedding_dim resolved, unused keys left out."""
         d = {f.name: getattr(self, f.name) for f in fields(ModelShape)}
-        if d["embedding_dim"] is None:
-            d["embedding_dim"] = self.hidden_size if self.arch == "transformer" else DEFAULT_EMBEDDING
+        d["embedding_dim"] = self.input_width()
         return {k: v for k, v in d.items() if v is not None}
+
+    def input_width(self) -> int:
+        """embedding_dim, or what it is when unset: a transformer's width (its embedding is
+        tied to its output), DEFAULT_EMBEDDING for a recurrent model."""
+        if self.embedding_dim is not None:
+            return self.embedding_dim
+        return self.hidden_size if self.arch == "transformer" else DEFAULT_EMBEDDING
 
 
 # --------------------------------------------------------------------------- train
