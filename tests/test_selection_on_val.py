@@ -66,3 +66,30 @@ def test_sweep_ranking_and_pick_ignore_test():
     a, b = sw.markdown(lines), sw.markdown(noisy)
     assert ranks(a) == ranks(b) and len(ranks(a)) >= 20
     assert pick(a) == pick(b)
+
+
+def test_the_transformer_sweep_never_reads_test(prepared, monkeypatch):
+    """gpt_sweep trains and ranks on val alone: no configuration opens the test split, no
+    row carries a test number, and the table ranks by best val."""
+    import charlm.core.splits as splits
+    import charlm.train.run as run
+    sw = _module("choices/gpt_sweep.py")
+    opened = []
+    real = splits.load_split
+
+    def spy(d, split):
+        opened.append(split)
+        return real(d, split)
+
+    monkeypatch.setattr(run, "load_split", spy)
+    monkeypatch.setattr(splits, "load_split", spy)
+    tiny = {"steps": 6, "width": 16, "heads": 2, "layers": 1, "context": 8, "batch_size": 4}
+    rows = [{**sw.run_one(prepared, {**tiny, "lr": lr}), "round": 1, "cpu": "x"}
+            for lr in (3e-3, 1e-4)]
+    assert "test" not in opened and "val" in opened
+    assert not [k for r in rows for k in r if "test" in k]
+    assert [len(r["curve"]) for r in rows] == [6, 6]          # val every 1/16 of 6 steps: each
+    best = min(rows, key=lambda r: r["best_val_bpc"])
+    md = sw.markdown(rows, "x", "cmd")
+    assert f"Val so far picks **{sw._ov(best['overrides'])}**" in md
+    assert md.index(f"| 1 | 1 | {sw._ov(best['overrides'])} |") > 0
