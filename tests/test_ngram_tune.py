@@ -14,6 +14,7 @@ from charlm.ngram import NgramCounts, NgramModel
 from charlm.ngram.tune import LOWER, TOL_BPC, UPPER, DiscountTuner
 from charlm.core.vocab import Vocab
 from helpers import markov_text
+from oracles.dense_kn_tuner import DenseTuner   # tests/oracles/: the tuner before its tables were compact
 
 
 def setup(order=4, max_order=6, n=20000, seed=5):
@@ -93,3 +94,15 @@ def test_bad_given_discounts_are_refused(given, msg, tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=msg):
         NgramModel.load(tmp_path)
+
+
+@pytest.mark.parametrize("order", [1, 3, 6])
+def test_the_compact_tuner_gives_the_dense_ones_discounts_bit_for_bit(order):
+    """Its tables kept compact and rebuilt per level, (w, lam) never kept, (alpha, beta) at
+    the seen rows only: the same discounts and bpc as the tuner that held them all dense."""
+    counts, vocab, val, G, n_pad, _, _ = setup(order=order)
+    est = NgramModel(counts, order, "kneser_ney", vocab)
+    start = {i["level"]: (i["D1"], i["D2"], i["D3+"]) for i in est.discounts}
+    got = DiscountTuner(counts, G, n_pad).tune(order, start)
+    want = DenseTuner(counts, G, n_pad).tune(order, start)
+    assert got == want

@@ -75,9 +75,8 @@ def prepare(tmp: Path) -> Path:
     return tmp / "data" / "prepared" / CORPUS
 
 
-def checkout(rev: str, tmp: Path) -> Path:
-    """The repository at `rev` (its charlm package), for the implementation before."""
-    dst = tmp / "before"
+def checkout(rev: str, dst: Path) -> Path:
+    """The repository at `rev` (its charlm package) in `dst`, for an implementation before."""
     subprocess.run(["git", "worktree", "add", "--detach", str(dst), rev], cwd=ROOT,
                    check=True, capture_output=True)
     return dst
@@ -92,33 +91,38 @@ def measure(code_root: Path, what: str, prepared: Path) -> dict:
 def main() -> None:
     ap = common.parser(__doc__)
     ap.add_argument("--before", required=True, help="git revision counting all at once")
+    ap.add_argument("--stage-before", help="git revision of the whole stage before (default: --before)")
     ap.add_argument("--spill-mb", type=float, default=400, help="the small budget")
     args = ap.parse_args()
+    args.stage_before = args.stage_before or args.before
     with common.heavy_lock(), tempfile.TemporaryDirectory(prefix="charlm-bench-") as t:
         tmp = Path(t)
-        prepared, before = prepare(tmp), checkout(args.before, tmp)
+        prepared, before = prepare(tmp), checkout(args.before, tmp / "before")
+        stage_before = before if args.stage_before == args.before else \
+            checkout(args.stage_before, tmp / "stage-before")
         try:
             runs = {"before": measure(before, "default", prepared),
                     "passes_ram": measure(ROOT, "default", prepared),
                     "passes_spilled": measure(ROOT, str(args.spill_mb), prepared),
-                    "stage_before": measure(before, "stage", prepared),
+                    "stage_before": measure(stage_before, "stage", prepared),
                     "stage": measure(ROOT, "stage", prepared)}
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT)
+            for tree in {before, stage_before}:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
     write(runs, args)
 
 
 def write(runs: dict, args) -> None:
     res = {"date": common.now(), "cpu": common.cpu_name(),
            "command": common.command(__file__, env=("CHARLM_MIRROR",)),
-           "before": args.before, "spill_mb": args.spill_mb, "runs": runs}
+           "before": args.before, "stage_before": args.stage_before, "spill_mb": args.spill_mb, "runs": runs}
     b = runs["before"]
     same = all(r["sha256"] == b["sha256"] for k, r in runs.items() if not k.startswith("stage"))
     rows = [("counting, all at once (before)", b),
             ("counting in passes, streams in RAM (default budget, 1024 MB)", runs["passes_ram"]),
             (f"counting in passes, streams spilled ({args.spill_mb:g} MB budget)",
              runs["passes_spilled"]),
-            ("the whole ngram stage (before)", runs["stage_before"]),
+            (f"the whole ngram stage (before, at {args.stage_before})", runs["stage_before"]),
             ("the whole ngram stage (now)", runs["stage"])]
     lines = [common.provenance(res["command"], when=res["date"]) + "; each row a fresh "
              "process, peak RSS from getrusage.", "",

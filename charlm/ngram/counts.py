@@ -9,8 +9,8 @@ whatever the order and vocabulary (no base-V overflow). The positions are put in
 key order level by level: positions sorted by the prefix's rank (the previous
 level's order, shifted by one) are stably re-sorted by the last symbol, a radix
 sort of 8/16-bit ids, so each level costs O(n) and no comparison sort is needed. The
-passes run in chunks within a memory budget (`charlm.ngram.passes`). Lookups of new text go through an open-addressing hash table per level
-(vectorised probing).
+passes run in chunks within a memory budget (`charlm.ngram.passes`). Lookups of new text
+are binary searches of each level's sorted keys (`sorted_lookup`): no table beside them.
 """
 
 from __future__ import annotations
@@ -26,51 +26,27 @@ from .passes import count_levels, plan
 DEFAULT_MEMORY_MB = 1024             # counting's working arrays (ngram.memory_mb)
 MAX_ORDER = 32                       # beyond this an n-gram model is all memory and no signal
 
-_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing
+# --------------------------------------------------------------------------- lookup
+
+LOOKUP_BLOCK = 1 << 20               # queries sorted and searched per block
 
 
-# --------------------------------------------------------------------------- hash index
-
-class _HashIndex:
-    """Maps the sorted unique int64 keys of one level to their ranks (open addressing)."""
-
-    def __init__(self, keys: np.ndarray):
-        n = len(keys)
-        bits = max(4, int(2 * n).bit_length())          # table size >= 2n: load <= 0.5
-        self.mask = (1 << bits) - 1
-        self.shift = np.uint64(64 - bits)
-        size = 1 << bits
-        self.slot_key = np.full(size, -1, dtype=np.int64)
-        self.slot_val = np.full(size, -1, dtype=np.int32 if n < 2**31 else np.int64)
-        pending = np.arange(n, dtype=np.int64)
-        pos = self._hash(keys)
-        while pending.size:
-            free = self.slot_val[pos] == -1
-            cand, cpos = pending[free], pos[free]
-            self.slot_val[cpos] = cand                  # on a race the last write wins
-            won = np.zeros(len(pending), dtype=bool)
-            won[np.flatnonzero(free)[self.slot_val[cpos] == cand]] = True
-            self.slot_key[pos[won]] = keys[pending[won]]
-            pending, pos = pending[~won], (pos[~won] + 1) & self.mask
-
-    def _hash(self, keys: np.ndarray) -> np.ndarray:
-        h = np.multiply(keys.astype(np.uint64), _HASH_MUL) >> self.shift
-        return h.astype(np.int64)
-
-    def lookup(self, q: np.ndarray) -> np.ndarray:
-        """Rank of each query key, -1 where absent (a query of -1 is always absent)."""
-        q = np.asarray(q, dtype=np.int64)
-        out = np.full(len(q), -1, dtype=np.int64)
-        idx = np.arange(len(q))
-        pos = self._hash(q)
-        while idx.size:
-            skey = self.slot_key[pos]
-            sval = self.slot_val[pos]
-            hit = skey == q[idx]
-            out[idx[hit]] = sval[hit]
-            more = ~hit & (sval != -1)
-            idx, pos = idx[more], (pos[more] + 1) & self.mask
+def sorted_lookup(keys: np.ndarray, q: np.ndarray, dtype=np.int64) -> np.ndarray:
+    """Rank of each query in the sorted unique `keys`, -1 where absent (a query of -1 is
+    always absent: keys are >= 0). A binary search of the queries in sorted order, a block
+    at a time: nothing is built beside the keys, and the searches walk them in order."""
+    q = np.asarray(q, dtype=np.int64)
+    out = np.full(len(q), -1, dtype=dtype)
+    n = len(keys)
+    if not n:
         return out
+    for a in range(0, len(q), LOOKUP_BLOCK):
+        block = q[a:a + LOOKUP_BLOCK]
+        order = np.argsort(block, kind="stable")
+        sq = block[order]
+        pos = np.minimum(np.searchsorted(keys, sq), n - 1)
+        out[a + order] = np.where(keys[pos] == sq, pos, -1)
+    return out
 
 
 # --------------------------------------------------------------------------- counts
@@ -93,7 +69,6 @@ class NgramCounts:
         self.counts = counts
         self.suffix = suffix
         self.n_chars = int(n_chars)
-        self._index: dict[int, _HashIndex] = {}
         self._cache: dict = {}
 
     @property
@@ -125,30 +100,33 @@ class NgramCounts:
             raise ParamsError(f"order {order} exceeds the counted max order {self.max_order}")
         t = NgramCounts(self.vocab_size, order, self.keys[:order + 1], self.counts[:order + 1],
                         self.suffix[:order + 1], self.n_chars)
-        t._index, t._cache = self._index, self._cache      # same levels: share the work
+        t._cache = self._cache                              # same levels: share the work
         return t
 
-    def index(self, level: int) -> _HashIndex:
-        ix = self._index.get(level)
-        if ix is None:
-            ix = self._index[level] = _HashIndex(self.keys[level - 1])
-        return ix
+    @property
+    def rank_dtype(self) -> np.dtype:
+        """The dtype of a rank (int32 while every level has fewer than 2**31 grams)."""
+        return np.dtype(np.int32 if max(self.sizes) < 2**31 else np.int64)
+
+    def lookup(self, level: int, q: np.ndarray) -> np.ndarray:
+        """Rank at `level` of each key in `q` (-1 where the gram was not counted)."""
+        return sorted_lookup(self.keys[level - 1], q, self.rank_dtype)
 
     def stream_ranks(self, stream: np.ndarray, levels: int) -> list[np.ndarray]:
         """G[k][j] = rank of the k-gram of `stream` ending at j (-1: unseen), k = 0..levels."""
         stream = np.asarray(stream, dtype=np.int64)
         L = len(stream)
         sizes = self.sizes
-        G = [np.zeros(L, dtype=np.int64)]
+        G = [np.zeros(L, dtype=self.rank_dtype)]
         for k in range(1, levels + 1):
             par = np.empty(L, dtype=np.int64)
             if L:
                 par[0] = 0 if k == 1 else -1
                 par[1:] = G[-1][:-1] if k > 1 else 0
             ok = np.flatnonzero(par >= 0)
-            g = np.full(L, -1, dtype=np.int64)
+            g = np.full(L, -1, dtype=self.rank_dtype)
             if ok.size:
-                g[ok] = self.index(k).lookup(stream[ok] * sizes[k - 1] + par[ok])
+                g[ok] = self.lookup(k, stream[ok] * sizes[k - 1] + par[ok])
             G.append(g)
         return G
 
@@ -163,7 +141,8 @@ class NgramCounts:
         """N1+(. u) for each k-gram u: how many distinct seen (k+1)-grams end with u."""
         def make():
             up = self.counts[k] > 0
-            return np.bincount(self.suffix[k][up], minlength=self.sizes[k])
+            n = np.bincount(self.suffix[k][up], minlength=self.sizes[k])
+            return n.astype(np.int32 if self.sizes[k + 1] < 2**31 else np.int64)
         return self.cached(("cont", k), make)
 
     def cached(self, key, make: Callable[[], object]):
@@ -172,6 +151,12 @@ class NgramCounts:
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
+
+    def forget(self, first: str) -> None:
+        """Drop the cached tables whose key starts with `first` (a smoothing's levels once
+        its orders are chosen: a model built from them keeps its own)."""
+        for key in [k for k in self._cache if k[0] == first]:
+            del self._cache[key]
 
     def nbytes(self, order: Optional[int] = None) -> int:
         top = (self.max_order if order is None else order) + 1

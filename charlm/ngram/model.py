@@ -1,5 +1,5 @@
 """`NgramModel`: one order and smoothing over shared counts (`NgramCounts`), scored by
-interpolating its levels (`charlm.ngram.smoothing`) over hash-table lookups."""
+interpolating its levels (`charlm.ngram.smoothing`) over binary searches of its counts."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ class NgramModel(Shared):
             lv = self.levels[k]
             h = hist[k - 1]
             q = np.where(h[:, None] >= 0, chars[None, :] * sizes[k - 1] + h[:, None], -1)
-            e = self.counts.index(k).lookup(q.ravel()).reshape(rows, V)
+            e = self.counts.lookup(k, q.ravel()).reshape(rows, V)
             p = lv.w[e] + lv.lam[h][:, None] * p
         return p
 

@@ -53,11 +53,12 @@ def fit_and_select(train: np.ndarray, val: np.ndarray, test: np.ndarray, vocab: 
     best_models: dict[str, NgramModel] = {}
     for s in cfg.smoothings:
         summary, best_models[s] = select_order(counts, ranks, vocab, s, cfg, rows)
+        counts.forget(s)
         record["smoothings"][s] = summary
         log(f"{s}: order {summary['order']} on val: val {summary['val_bpc']:.4f} / "
             f"test {summary['test_bpc']:.4f} bpc")
     record["mle"] = mle_zero_fractions(counts, ranks, vocab)
-    record["lecture_query"] = lecture_query(train, counts, vocab)
+    record["lecture_query"] = lecture_query(counts, vocab)
     chosen = best_models[cfg.chosen]
     c = record["smoothings"][cfg.chosen]
     record = {"smoothing": cfg.chosen, "order": c["order"],
@@ -148,24 +149,39 @@ def mle_zero_fractions(counts: NgramCounts, ranks: dict, vocab: Vocab) -> dict:
     return mle
 
 
-def lecture_query(train: np.ndarray, counts: NgramCounts, vocab: Vocab) -> dict:
+def lecture_query(counts: NgramCounts, vocab: Vocab) -> dict:
     """The lecture's ``lm['ello']`` on this corpus: the unsmoothed order-4 model's most
     likely continuations of LECTURE_HISTORY, or of the train split's most frequent 4-char
-    history where that one is rare (LaTeX has no 'ello'). A model counted below order 4
-    is asked with the history's last max_order chars."""
+    history where that one is rare (LaTeX has no 'ello'; ties: the first in id order). A
+    model counted below order 4 is asked with the history's last max_order chars. Read
+    from the count tables (the train text is not scanned again)."""
     order = min(len(LECTURE_HISTORY), counts.max_order)
-    place = vocab.size ** np.arange(order - 1, -1, -1, dtype=np.int64)
-    keys = np.lib.stride_tricks.sliding_window_view(train.astype(np.int64), order) @ place
+    grams, n = text_grams(counts, order)
     history, why = LECTURE_HISTORY[-order:], "the lecture's"
     wanted, unknown = vocab.encode(history)
-    seen = 0 if unknown else int(np.count_nonzero(keys == int(wanted.astype(np.int64) @ place)))
+    seen = 0 if unknown else int(n[(grams == wanted.astype(np.int64)).all(axis=1)].sum())
     if seen < LECTURE_MIN_COUNT:
-        uniq, n = np.unique(keys, return_counts=True)
-        history = vocab.decode(int(uniq[np.argmax(n)]) // place % vocab.size)
-        why, seen = "the most frequent", int(n.max())
+        tied = np.flatnonzero(n == n.max())
+        first = tied[np.lexsort(grams[tied].T[::-1])[0]]
+        history, why, seen = vocab.decode(grams[first]), "the most frequent", int(n[first])
     table = NgramModel(counts, order, "mle", vocab).query(history, literal=True)
     return {"history": history, "chosen": why, "order": order, "train_count": seen,
             "top": [[c, p] for c, p in table[:LECTURE_TOP]], "continuations": len(table)}
+
+
+def text_grams(counts: NgramCounts, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k-grams of the text itself (no pad in them), as (their symbols, first symbol
+    first: (g, k)), and how often each occurs in it: a level's keys decoded through the
+    prefix ranks of the levels below."""
+    sizes = counts.sizes
+    sym = np.empty((sizes[k], k), dtype=np.int64)
+    r = np.arange(sizes[k])
+    for j in range(k, 0, -1):            # level j's key: last symbol * n[j-1] + prefix rank
+        key = counts.keys[j - 1][r]
+        sym[:, j - 1], r = key // sizes[j - 1], key % sizes[j - 1]
+    n = counts.counts[k - 1]
+    keep = (n > 0) & (sym != counts.pad).all(axis=1)
+    return sym[keep], n[keep].astype(np.int64)
 
 
 def pop_timings(record: dict) -> dict:

@@ -113,10 +113,13 @@ def derive_level(c: NgramCounts, s: str, k: int, raw: bool, add_k: float,
 
 def smoothed_level(c: NgramCounts, smoothing: str, k: int, raw: bool,
                    add_k: Optional[float] = 1.0, given: Optional[tuple] = None):
-    """(Level, discount info or None) of level k; cached on the counts (lower levels are
-    shared by the models of every order)."""
-    key = (smoothing, k, raw, add_k if smoothing == "add_k" else None, given)
-    return c.cached(key, lambda: derive_level(c, smoothing, k, raw, add_k, given))
+    """(Level, discount info or None) of level k. A level the models of higher orders share
+    is cached on the counts (kneser_ney's continuation levels, witten_bell's); a top level
+    serves one order and is not kept."""
+    make = lambda: derive_level(c, smoothing, k, raw, add_k, given)   # noqa: E731
+    if not (smoothing == "witten_bell" or (smoothing == "kneser_ney" and not raw)):
+        return make()
+    return c.cached((smoothing, k, raw, add_k if smoothing == "add_k" else None, given), make)
 
 
 @dataclass

@@ -33,17 +33,28 @@ NEWTON_STEPS = 20
 @dataclass
 class _Gathered:
     """One level at the val positions, as ``w = A + D . O`` and ``lam = L0 + D . Nn``
-    (an unseen history: w = 0, lam = 1). O and Nn are 3 x m (one contiguous row per
-    discount); `rows` are the seen histories, the only positions whose probability
-    depends on the level's discounts, and `A_r`, `O_r`, `Nn_r` those columns."""
-    A: np.ndarray
-    O: np.ndarray
-    L0: np.ndarray
-    Nn: np.ndarray
+    (an unseen history: w = 0, lam = 1). Kept compact, ~28 bytes a position: the k-gram's
+    count `a`, 1 / c(h) (`inv`, 0 for an unseen history), n1, n2, n3+ of the history
+    (`n`, 3 x m) and the seen positions (`rows`); `full()` and `at_rows()` rebuild A, O,
+    L0, Nn (3 x m rows each) by the same expressions for the level being solved only."""
+    a: np.ndarray
+    inv: np.ndarray
+    n: np.ndarray
     rows: np.ndarray
-    A_r: np.ndarray
-    O_r: np.ndarray
-    Nn_r: np.ndarray
+
+    def full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(A, O, L0, Nn) at every position."""
+        a = self.a.astype(np.float64)
+        onehot = np.minimum(a, 3).astype(np.int64)[None, :] == np.arange(1, 4)[:, None]
+        return a * self.inv, -(onehot * self.inv), (self.inv == 0).astype(np.float64), \
+            self.n * self.inv
+
+    def at_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(A, O, Nn) at the seen histories' positions: the only ones whose probability
+        depends on the level's discounts."""
+        A, O, _, Nn = self.full()
+        r = self.rows
+        return A[r], np.ascontiguousarray(O[:, r]), np.ascontiguousarray(Nn[:, r])
 
 
 def _gather(c: NgramCounts, k: int, raw: bool, e: np.ndarray, h: np.ndarray) -> _Gathered:
@@ -53,23 +64,23 @@ def _gather(c: NgramCounts, k: int, raw: bool, e: np.ndarray, h: np.ndarray) -> 
     n_h = c.sizes[k - 1]
     cls_all = np.minimum(a_all, 3).astype(np.int64)
     den_all = np.bincount(parent, weights=a_all, minlength=n_h)
-    n_all = np.stack([np.bincount(parent[cls_all == j], minlength=n_h) for j in (1, 2, 3)])
-    a = np.where(e >= 0, a_all[np.maximum(e, 0)], 0.0)
+    n_all = np.stack([np.bincount(parent[cls_all == j], minlength=n_h).astype(np.int32)
+                      for j in (1, 2, 3)])
+    del a_all, cls_all
+    src = c.counts[k - 1] if raw else c.continuation(k)
+    a = np.where(e >= 0, src[np.maximum(e, 0)], 0).astype(np.int32)
     hs = np.maximum(h, 0)
     den = np.where(h >= 0, den_all[hs], 0.0)
     seen = den > 0
     inv = np.where(seen, 1.0 / np.where(seen, den, 1.0), 0.0)
-    onehot = np.minimum(a, 3).astype(np.int64)[None, :] == np.arange(1, 4)[:, None]
-    A, O, Nn = a * inv, -(onehot * inv), n_all[:, hs] * inv
-    rows = np.flatnonzero(seen)
-    return _Gathered(A=A, O=O, L0=(~seen).astype(np.float64), Nn=Nn, rows=rows,
-                     A_r=A[rows], O_r=np.ascontiguousarray(O[:, rows]),
-                     Nn_r=np.ascontiguousarray(Nn[:, rows]))
+    rows = np.flatnonzero(seen).astype(np.int32 if len(seen) < 2**31 else np.int64)
+    return _Gathered(a=a, inv=inv, n=n_all[:, hs], rows=rows)
 
 
 def _wl(g: _Gathered, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(w, lam) of the level at the val positions under discounts `d`."""
-    return g.A + d @ g.O, g.L0 + d @ g.Nn
+    A, O, L0, Nn = g.full()
+    return A + d @ O, L0 + d @ Nn
 
 
 def _solve_block(P: np.ndarray, Q: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -119,27 +130,37 @@ class DiscountTuner:
             self._gathered[k, raw] = g
         return g
 
+    def _above(self, gs: dict, d: dict, top: int) -> dict:
+        """p_top = alpha_k + beta_k p_k: (alpha_k, beta_k) of every level k under the
+        discounts `d`, kept at k's seen positions only (where its block reads them)."""
+        alpha, beta = np.zeros(self.m), np.ones(self.m)
+        out = {top: (alpha[gs[top].rows], beta[gs[top].rows])}
+        for k in range(top, 1, -1):
+            w, lam = _wl(gs[k], d[k])
+            alpha = alpha + beta * w
+            beta = beta * lam
+            out[k - 1] = (alpha[gs[k - 1].rows], beta[gs[k - 1].rows])
+        return out
+
     def tune(self, order: int, start: dict[int, tuple]) -> tuple[dict[int, tuple], float]:
         """Discounts {level: (D1, D2, D3+)} of the order-`order` model minimising the
         stream's bpc, from `start`. Returns (the discounts, bpc under them)."""
         top, m = order + 1, self.m
         gs = {k: self.gathered(k, k == top) for k in range(1, top + 1)}
         d = {k: np.clip(np.array(start[k], dtype=np.float64), LOWER, UPPER) for k in gs}
-        wl = {k: _wl(gs[k], d[k]) for k in gs}
         best = np.inf
         for _ in range(MAX_SWEEPS):
-            alpha, beta = {top: np.zeros(m)}, {top: np.ones(m)}
-            for k in range(top, 1, -1):                    # p_top = alpha_k + beta_k p_k
-                alpha[k - 1] = alpha[k] + beta[k] * wl[k][0]
-                beta[k - 1] = beta[k] * wl[k][1]
+            above = self._above(gs, d, top)
             p_prev = np.full(m, 1.0 / self.c.vocab_size)
             for k in range(1, top + 1):
                 g, r = gs[k], gs[k].rows          # elsewhere p does not depend on d[k]
-                b = beta[k][r]
-                P = alpha[k][r] + b * g.A_r
-                Q = b * (g.O_r + g.Nn_r * p_prev[r])
+                a_r, b = above.pop(k)
+                A_r, O_r, Nn_r = g.at_rows()
+                P = a_r + b * A_r
+                Q = b * (O_r + Nn_r * p_prev[r])
+                del A_r, O_r, Nn_r, a_r
                 d[k] = _solve_block(P, Q, d[k])
-                wl[k] = w, lam = _wl(g, d[k])
+                w, lam = _wl(g, d[k])
                 p_prev = w + lam * p_prev
             val = float(-np.mean(np.log2(p_prev)))
             if best - val < TOL_BPC:
