@@ -153,3 +153,24 @@ def test_unknown_or_unprepared_corpus_says_what_to_do(corpus, capsys):
     shutil.rmtree(corpus / "data" / "prepared" / "tiny")
     code, _, err = run_cli(["ngram", "query", "--corpus", "tiny", "--order", "2", "el"], capsys)
     assert code == 2 and err.endswith("run `dvc repro prepare@tiny`\n") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("discounts", ["val", "counts"])
+def test_every_orders_scores_are_its_own_models(discounts):
+    """The selection scores the orders of an interpolated smoothing along one chain of
+    levels: each order's val and test bpc equal its own model's scoring exactly (kneser_ney
+    with the estimated discounts, as recorded beside the tuned ones), and add_k's each k's."""
+    from charlm.core.scoring import bpc
+    from charlm.ngram import NgramCounts
+    vocab, arrays, _ = prepare_text(TEXT, SplitParams(0.8, 0.1, 0.1), "tiny")
+    cfg = from_dict(NgramParams, {"max_order": 5, "add_k": [1.0, 0.1], "discounts": discounts,
+                                  "sample_orders": [2], "sample_length": 10}, "ngram")
+    _, m, _, _ = fit_and_select(arrays["train"], arrays["val"], arrays["test"], vocab, cfg,
+                                log=lambda _: None)
+    counts = NgramCounts.fit(arrays["train"], vocab.size, 5)
+    for s, summary in m["smoothings"].items():
+        for o, r in summary["orders"].items():
+            est = r.get("estimated_discounts", r)
+            own = NgramModel(counts, int(o), s, vocab, **({"add_k": r["k"]} if s == "add_k" else {}))
+            for split in ("val", "test"):
+                assert est[f"{split}_bpc"] == bpc(np.log2(own.prob_sequence(arrays[split])))

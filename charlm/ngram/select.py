@@ -15,6 +15,7 @@ from ..core.scoring import bpc, perplexity
 from ..core.vocab import Vocab
 from .counts import NgramCounts
 from .model import NgramModel
+from .smoothing import derive_level
 from .tune import DiscountTuner
 
 SPLITS = ("val", "test")
@@ -82,26 +83,20 @@ def select_order(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg,
     kept beside, and only the chosen order's tuned model built and scored on test. Adds
     each order's val bpc to `rows`. Returns (the smoothing's summary, its chosen model)."""
     N = cfg.max_order
-    ks = list(cfg.add_k) if s == "add_k" else [None]
     tuner = DiscountTuner(counts, ranks["val"], N) \
         if s == "kneser_ney" and cfg.discounts == "val" else None
     per_order: dict = {}
     fit_s = 0.0
     best, lower = None, {}
-    for o in range(1, N + 1):
-        cands = []
-        for k in ks:
-            m, t = timed(NgramModel, counts, o, s, vocab, 1.0 if k is None else k)
-            fit_s += t
-            b = {split: bpc(np.log2(m.probs_from_ranks(ranks[split], N))) for split in SPLITS}
-            cands.append((b["val"], k, m, b))
-        vb, k, m, b = min(cands, key=lambda c: c[0])
+    for o, cands, t in _orders(counts, ranks, vocab, s, cfg):
+        fit_s += t
+        vb, k, discounts, b = min(cands, key=lambda c: c[0])
         entry = {"val_bpc": b["val"], "test_bpc": b["test"],
                  "n_grams": counts.n_grams(o), "bytes": counts.nbytes(o)}
-        if tuner:      # val bpc from the tuner (the model's own, tested); m: the discounts
-            (m, vb), t = timed(tune_order, tuner, m, lower)
+        if tuner:      # val bpc from the tuner (the model's own, tested)
+            (discounts, vb), t = timed(tune_order, tuner, discounts, lower)
             fit_s += t
-            lower = {lv: d for lv, d in m.items() if lv <= o}
+            lower = {lv: d for lv, d in discounts.items() if lv <= o}
             entry = {"val_bpc": vb, "estimated_discounts": {"val_bpc": b["val"],
                                                             "test_bpc": b["test"]},
                      "n_grams": entry["n_grams"], "bytes": entry["bytes"]}
@@ -111,11 +106,11 @@ def select_order(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg,
         per_order[str(o)] = entry
         rows[o - 1][s] = vb
         if best is None or vb < best[0]:
-            best = (vb, o, m, b)
-    vb, o, m, b = best
+            best = (vb, o, k, discounts if tuner else None, b)
+    vb, o, k, given, b = best
+    m, t = timed(NgramModel, counts, o, s, vocab, 1.0 if k is None else k, given_discounts=given)
+    fit_s += t
     if tuner:
-        m, t = timed(NgramModel, counts, o, s, vocab, given_discounts=m)
-        fit_s += t
         b = {split: bpc(np.log2(m.probs_from_ranks(ranks[split], N))) for split in SPLITS}
         per_order[str(o)]["test_bpc"] = b["test"]
     summary = {"order": o, "val_bpc": b["val"], "test_bpc": b["test"],
@@ -127,13 +122,63 @@ def select_order(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg,
     return summary, m
 
 
-def tune_order(tuner: DiscountTuner, est: NgramModel, lower: dict) -> tuple[dict, float]:
-    """Discounts of the kneser_ney model `est` tuned on the tuner's val, starting from its
-    estimates, or for the levels below its top from the next lower order's tuned values
-    (`lower`). Returns (the discounts {level: (D1, D2, D3+)}, val bpc under them)."""
-    start = {i["level"]: (i["D1"], i["D2"], i["D3+"]) for i in est.discounts}
-    start.update(lower)
-    return tuner.tune(est.order, start)
+def _orders(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg):
+    """Per order 1..cfg.max_order: (order, candidates [(val bpc, k, estimated discounts
+    {level: (D1, D2, D3+)} or None, {split: bpc})], seconds). An interpolated smoothing
+    (kneser_ney, witten_bell) scores its orders along one chain of levels: order o is its
+    top level applied to the chain of the levels below it, which order o + 1 extends by
+    one level, each level derived once and dropped, applied as `NgramModel.probs_from_ranks`
+    applies it (the same numbers). add_k and mle have one level per order (and k)."""
+    N = cfg.max_order
+    if s not in ("kneser_ney", "witten_bell"):
+        for o in range(1, N + 1):
+            cands, seconds = [], 0.0
+            for k in (list(cfg.add_k) if s == "add_k" else [None]):
+                m, t = timed(NgramModel, counts, o, s, vocab, 1.0 if k is None else k)
+                seconds += t
+                b = {sp: bpc(np.log2(m.probs_from_ranks(ranks[sp], N))) for sp in SPLITS}
+                cands.append((b["val"], k, None, b))
+            yield o, cands, seconds
+        return
+    kn = s == "kneser_ney"
+    t0 = time.perf_counter()
+    chain = {sp: np.full(len(G[0]) - N, 1.0 / counts.vocab_size) for sp, G in ranks.items()}
+    if not kn:                                   # witten_bell: every level raw, level 1 first
+        chain = _applied(derive_level(counts, s, 1, True, None)[0], ranks, 1, N, chain)
+    infos = []                                   # kneser_ney: the chain's continuation levels
+    for o in range(1, N + 1):
+        if kn:
+            below, info = derive_level(counts, s, o, False, None)
+            chain = _applied(below, ranks, o, N, chain)
+            infos.append(info)
+            del below
+        top, top_info = derive_level(counts, s, o + 1, True, None)
+        p = _applied(top, ranks, o + 1, N, chain)
+        del top
+        est = {i["level"]: (i["D1"], i["D2"], i["D3+"]) for i in [*infos, top_info]} if kn else None
+        chain = chain if kn else p
+        b = {sp: bpc(np.log2(p[sp])) for sp in SPLITS}
+        yield o, [(b["val"], None, est, b)], time.perf_counter() - t0
+        t0 = time.perf_counter()
+
+
+def _applied(lv, ranks: dict, k: int, n_pad: int, p: dict) -> dict:
+    """Each split's probabilities after level k: w(k-gram) + lam(history) * p."""
+    out = {}
+    for sp, G in ranks.items():
+        m = len(G[0]) - n_pad
+        e = G[k][n_pad:]
+        h = G[k - 1][n_pad - 1:-1] if m else e
+        out[sp] = lv.w[e] + lv.lam[h] * p[sp]
+    return out
+
+
+def tune_order(tuner: DiscountTuner, est: dict, lower: dict) -> tuple[dict, float]:
+    """The kneser_ney discounts of one order tuned on the tuner's val, starting from its
+    estimates `est` {level: (D1, D2, D3+)}, or for the levels below its top from the next
+    lower order's tuned values (`lower`). Returns (the discounts, val bpc under them)."""
+    start = {**est, **lower}
+    return tuner.tune(max(est) - 1, start)
 
 
 def mle_zero_fractions(counts: NgramCounts, ranks: dict, vocab: Vocab) -> dict:

@@ -33,7 +33,7 @@ NEWTON_STEPS = 20
 @dataclass
 class _Gathered:
     """One level at the val positions, as ``w = A + D . O`` and ``lam = L0 + D . Nn``
-    (an unseen history: w = 0, lam = 1). Kept compact, ~28 bytes a position: the k-gram's
+    (an unseen history: w = 0, lam = 1). Kept compact, ~20 bytes a position: the k-gram's
     count `a`, 1 / c(h) (`inv`, 0 for an unseen history), n1, n2, n3+ of the history
     (`n`, 3 x m) and the seen positions (`rows`); `full()` and `at_rows()` rebuild A, O,
     L0, Nn (3 x m rows each) by the same expressions for the level being solved only."""
@@ -64,11 +64,12 @@ def _gather(c: NgramCounts, k: int, raw: bool, e: np.ndarray, h: np.ndarray) -> 
     n_h = c.sizes[k - 1]
     cls_all = np.minimum(a_all, 3).astype(np.int64)
     den_all = np.bincount(parent, weights=a_all, minlength=n_h)
-    n_all = np.stack([np.bincount(parent[cls_all == j], minlength=n_h).astype(np.int32)
-                      for j in (1, 2, 3)])
+    n_all = np.stack([np.bincount(parent[cls_all == j], minlength=n_h) for j in (1, 2, 3)])
+    n_all = n_all.astype(np.min_scalar_type(int(n_all.max(initial=0))))   # <= V + 1: uint8/16
     del a_all, cls_all
     src = c.counts[k - 1] if raw else c.continuation(k)
-    a = np.where(e >= 0, src[np.maximum(e, 0)], 0).astype(np.int32)
+    a = np.where(e >= 0, src[np.maximum(e, 0)], 0).astype(
+        np.min_scalar_type(int(src.max(initial=0))))  # continuation counts <= V + 1
     hs = np.maximum(h, 0)
     den = np.where(h >= 0, den_all[hs], 0.0)
     seen = den > 0
