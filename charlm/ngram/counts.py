@@ -142,7 +142,7 @@ class NgramCounts:
         def make():
             up = self.counts[k] > 0
             n = np.bincount(self.suffix[k][up], minlength=self.sizes[k])
-            return n.astype(np.int32 if self.sizes[k + 1] < 2**31 else np.int64)
+            return n.astype(np.min_scalar_type(int(n.max(initial=0))))   # <= V + 1
         return self.cached(("cont", k), make)
 
     def cached(self, key, make: Callable[[], object]):

@@ -33,49 +33,54 @@ NEWTON_STEPS = 20
 @dataclass
 class _Gathered:
     """One level at the val positions, as ``w = A + D . O`` and ``lam = L0 + D . Nn``
-    (an unseen history: w = 0, lam = 1). Kept compact, ~20 bytes a position: the k-gram's
-    count `a`, 1 / c(h) (`inv`, 0 for an unseen history), n1, n2, n3+ of the history
-    (`n`, 3 x m) and the seen positions (`rows`); `full()` and `at_rows()` rebuild A, O,
-    L0, Nn (3 x m rows each) by the same expressions for the level being solved only."""
+    (an unseen history: w = 0, lam = 1). Kept compact, in the smallest unsigned types
+    (~8 bytes a position): the k-gram's count `a`, its history's c(h) (`den`, 0 where it
+    is unseen) and n1, n2, n3+ (`n`, 3 x m); `full()` and `at_rows()` rebuild A, O, L0,
+    Nn (3 x m rows each) by the same expressions for the level being solved only."""
     a: np.ndarray
-    inv: np.ndarray
+    den: np.ndarray
     n: np.ndarray
-    rows: np.ndarray
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The seen histories' positions: the only ones whose probability depends on the
+        level's discounts."""
+        return np.flatnonzero(self.den)
 
     def full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(A, O, L0, Nn) at every position."""
-        a = self.a.astype(np.float64)
+        a, den = self.a.astype(np.float64), self.den.astype(np.float64)
+        seen = den > 0
+        inv = np.where(seen, 1.0 / np.where(seen, den, 1.0), 0.0)
         onehot = np.minimum(a, 3).astype(np.int64)[None, :] == np.arange(1, 4)[:, None]
-        return a * self.inv, -(onehot * self.inv), (self.inv == 0).astype(np.float64), \
-            self.n * self.inv
+        return a * inv, -(onehot * inv), (~seen).astype(np.float64), self.n * inv
 
     def at_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(A, O, Nn) at the seen histories' positions: the only ones whose probability
-        depends on the level's discounts."""
+        """(A, O, Nn) at the seen histories' positions."""
         A, O, _, Nn = self.full()
         r = self.rows
         return A[r], np.ascontiguousarray(O[:, r]), np.ascontiguousarray(Nn[:, r])
 
 
+def _small(x: np.ndarray) -> np.ndarray:
+    """Non-negative whole numbers in the smallest unsigned type that holds them."""
+    return x.astype(np.min_scalar_type(int(x.max(initial=0))))
+
+
 def _gather(c: NgramCounts, k: int, raw: bool, e: np.ndarray, h: np.ndarray) -> _Gathered:
     """Level k's tables at the positions whose k-gram has rank `e` and history rank `h`."""
-    a_all = (c.counts[k - 1] if raw else c.continuation(k)).astype(np.float64)
+    src = c.counts[k - 1] if raw else c.continuation(k)
+    a_all = src.astype(np.float64)
     parent = c.parents(k)
     n_h = c.sizes[k - 1]
     cls_all = np.minimum(a_all, 3).astype(np.int64)
-    den_all = np.bincount(parent, weights=a_all, minlength=n_h)
-    n_all = np.stack([np.bincount(parent[cls_all == j], minlength=n_h) for j in (1, 2, 3)])
-    n_all = n_all.astype(np.min_scalar_type(int(n_all.max(initial=0))))   # <= V + 1: uint8/16
+    den_all = np.bincount(parent, weights=a_all, minlength=n_h)     # sums of counts: whole
+    n_all = _small(np.stack([np.bincount(parent[cls_all == j], minlength=n_h)
+                             for j in (1, 2, 3)]))                  # <= V + 1 each
     del a_all, cls_all
-    src = c.counts[k - 1] if raw else c.continuation(k)
-    a = np.where(e >= 0, src[np.maximum(e, 0)], 0).astype(
-        np.min_scalar_type(int(src.max(initial=0))))  # continuation counts <= V + 1
     hs = np.maximum(h, 0)
-    den = np.where(h >= 0, den_all[hs], 0.0)
-    seen = den > 0
-    inv = np.where(seen, 1.0 / np.where(seen, den, 1.0), 0.0)
-    rows = np.flatnonzero(seen).astype(np.int32 if len(seen) < 2**31 else np.int64)
-    return _Gathered(a=a, inv=inv, n=n_all[:, hs], rows=rows)
+    return _Gathered(a=_small(np.where(e >= 0, src[np.maximum(e, 0)], 0)),
+                     den=_small(np.where(h >= 0, den_all[hs], 0.0)), n=n_all[:, hs])
 
 
 def _wl(g: _Gathered, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
