@@ -5,9 +5,13 @@ bpc = total -log2 P over the chars scored / their count; perplexity = 2 ** bpc.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import CharlmError
+
+LN2 = math.log(2.0)        # nats per bit: a network's log-softmax / LN2 is its log2 P
 
 
 def bpc(log2p: np.ndarray) -> float:

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ..neural.gpt import segment_logits
-from ..neural.models import LN2, CharRNN, detach_state
+from ..core.scoring import LN2
+from ..neural.models import CharRNN, detach_state
 from . import bptt
 
 EPS = 1e-8

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models import LN2
+from ..core.scoring import LN2
 
 WINDOW_BATCH = 32          # windows per forward call when scoring
 Cache = list               # per block: (k, v), each (B, heads, t, head_dim)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -39,12 +38,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core.errors import CharlmError, CheckpointError
+from ..core.scoring import LN2
 from ..core.vocab import Vocab
 from ..params.sections import ModelShape
 
 ARCHS = ("rnn", "lstm", "gru", "transformer")
 MODEL_FORMAT = "charlm-model/1"     # config.json's format version
-LN2 = math.log(2.0)
 
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 

@@ -40,11 +40,10 @@ from ..core import numerics, paths
 from ..core.device import pick_device
 from ..core.errors import CharlmError, CheckpointError, ParamsError, TrainingError
 from ..core.fsutil import write_json
-from ..core.scoring import bpc
+from ..core.scoring import LN2, bpc
 from ..core.splits import load_split
 from ..core.vocab import Vocab
 from ..neural.models import (
-    LN2,
     CharRNN,
     ModelConfig,
     describe,
