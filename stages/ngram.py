@@ -10,10 +10,12 @@ import shutil
 
 from charlm.core import paths
 from charlm.core.entry import run_main, stage_args
+from charlm.core.errors import CharlmError
 from charlm.core.fsutil import write_json, write_text
 from charlm.core.splits import load_split
 from charlm.core.vocab import Vocab
-from charlm.ngram import fit_and_select, pop_timings, write_orders_tsv
+from charlm.ngram import pop_timings, write_orders_tsv
+from charlm.ngram.select import count, select
 
 
 def main() -> None:
@@ -21,9 +23,19 @@ def main() -> None:
     cfg = params.ngram
     src = paths.prepared(args.corpus)
     vocab = Vocab.load(src / "vocab.json")
-    train, val, test = (load_split(src, s) for s in ("train", "val", "test"))
-    model, record, rows, samples = fit_and_select(
-        train, val, test, vocab, cfg, log=lambda m: print(f"{args.corpus}: {m}", flush=True))
+    log = lambda m: print(f"{args.corpus}: {m}", flush=True)   # noqa: E731
+    train = load_split(src, "train")
+    n_train = len(train)
+    try:
+        counts, t_count = count(train, vocab, cfg, log)
+        del train                                   # the tables hold what the rest needs
+        model, record, rows, samples = select(counts, t_count, load_split(src, "val"),
+                                              load_split(src, "test"), vocab, cfg, log)
+    except MemoryError:
+        raise CharlmError(f"out of memory fitting orders 1..{cfg.max_order} on {n_train:,} "
+                          f"train chars (docs/ngram.md says what a corpus needs): lower "
+                          f"ngram.max_order, or ngram.memory_mb to spill more of the counting "
+                          f"to disk") from None
     out = paths.ngram_dir(args.corpus)
     shutil.rmtree(paths.ngram_samples(args.corpus), ignore_errors=True)
     model.save(out)

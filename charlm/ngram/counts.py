@@ -131,11 +131,10 @@ class NgramCounts:
         return G
 
     def parents(self, k: int) -> np.ndarray:
-        """Rank at level k-1 of each k-gram's prefix (its history)."""
-        def make():
-            p = self.keys[k - 1] % self.sizes[k - 1]
-            return p.astype(np.int32 if self.sizes[k - 1] < 2**31 else np.int64)
-        return self.cached(("parent", k), make)
+        """Rank at level k-1 of each k-gram's prefix (its history). Computed at each call
+        (one pass over the keys), not kept: 4 bytes an n-gram."""
+        p = self.keys[k - 1] % self.sizes[k - 1]
+        return p.astype(np.int32 if self.sizes[k - 1] < 2**31 else np.int64)
 
     def continuation(self, k: int) -> np.ndarray:
         """N1+(. u) for each k-gram u: how many distinct seen (k+1)-grams end with u."""

@@ -32,45 +32,60 @@ def timed(fn, *args, **kwargs):
 
 def fit_and_select(train: np.ndarray, val: np.ndarray, test: np.ndarray, vocab: Vocab,
                    cfg, log=print) -> tuple[NgramModel, dict, list[dict], dict[str, str]]:
-    """Count orders 1..cfg.max_order once, score every smoothing x order (x k) on val and
-    test, pick each smoothing's order (and k) on val.
+    """`count` the train split, then `select` (one call: the caller's `train` stays
+    alive throughout; the stage drops it between the two)."""
+    counts, t_count = count(train, vocab, cfg, log)
+    return select(counts, t_count, val, test, vocab, cfg, log)
+
+
+def count(train: np.ndarray, vocab: Vocab, cfg, log=print) -> tuple[NgramCounts, float]:
+    """Orders 1..cfg.max_order of `train` counted once (within cfg.memory_mb), and seconds."""
+    N = cfg.max_order
+    counts, t_count = timed(NgramCounts.fit, train, vocab.size, N, cfg.memory_mb)
+    log(f"counted orders 1..{N} of {len(train):,} chars in {t_count:.2f} s "
+        f"({counts.n_grams():,} n-grams)")
+    return counts, t_count
+
+
+def select(counts: NgramCounts, t_count: float, val: np.ndarray, test: np.ndarray,
+           vocab: Vocab, cfg, log=print) -> tuple[NgramModel, dict, list[dict], dict[str, str]]:
+    """Score every smoothing x order (x k) of `counts` on val and test, pick each
+    smoothing's order (and k) on val. The smoothings run one at a time, the chosen one
+    last: only its model is kept (the others' are dropped once scored).
 
     Returns (the chosen smoothing's model at its best order, the fit record, per-order rows
     for the plot, {sample name: text}).
     """
     N = cfg.max_order
-    counts, t_count = timed(NgramCounts.fit, train, vocab.size, N, cfg.memory_mb)
-    log(f"counted orders 1..{N} of {len(train):,} chars in {t_count:.2f} s "
-        f"({counts.n_grams():,} n-grams)")
     ranks = {}
     for name, ids in (("val", val), ("test", test)):
         stream = np.concatenate([np.full(N, counts.pad, dtype=np.int64), ids.astype(np.int64)])
         ranks[name] = counts.stream_ranks(stream, N + 1)
-    record: dict = {"train_chars": len(train), "val_chars": len(val), "test_chars": len(test),
+    record: dict = {"train_chars": counts.n_chars, "val_chars": len(val), "test_chars": len(test),
                     "vocab_size": vocab.size, "max_order": N,
                     "n_grams_per_level": counts.sizes[1:], "count_seconds": t_count,
-                    "smoothings": {}}
+                    "smoothings": dict.fromkeys(cfg.smoothings)}
+    record["mle"] = mle_zero_fractions(counts, ranks, vocab)
+    record["lecture_query"] = lecture_query(counts, vocab)
+    samples = {f"mle_order{o}": NgramModel(counts, o, "mle", vocab).sample(cfg.sample_length,
+                                                                           cfg.seed)
+               for o in cfg.sample_orders}
     rows = [{"order": o} for o in range(1, N + 1)]
-    best_models: dict[str, NgramModel] = {}
-    for s in cfg.smoothings:
-        summary, best_models[s] = select_order(counts, ranks, vocab, s, cfg, rows)
+    for s in sorted(cfg.smoothings, key=lambda s: s == cfg.chosen):    # the chosen one last
+        summary, model = select_order(counts, ranks, vocab, s, cfg, rows)
         counts.forget(s)
         record["smoothings"][s] = summary
         log(f"{s}: order {summary['order']} on val: val {summary['val_bpc']:.4f} / "
             f"test {summary['test_bpc']:.4f} bpc")
-    record["mle"] = mle_zero_fractions(counts, ranks, vocab)
-    record["lecture_query"] = lecture_query(counts, vocab)
-    chosen = best_models[cfg.chosen]
+        if s == cfg.chosen:
+            chosen = model
+        del model                                   # another smoothing's: dropped at once
     c = record["smoothings"][cfg.chosen]
     record = {"smoothing": cfg.chosen, "order": c["order"],
               "val_bpc": c["val_bpc"], "test_bpc": c["test_bpc"],
               "val_ppl": c["val_ppl"], "test_ppl": c["test_ppl"],
               "n_grams": chosen.counts.n_grams(), "model_bytes": chosen.counts.nbytes(),
               "fit_seconds": t_count + c["fit_seconds_all_orders"], **record}
-    samples = {}
-    for o in cfg.sample_orders:
-        samples[f"mle_order{o}"] = NgramModel(counts, o, "mle", vocab).sample(
-            cfg.sample_length, cfg.seed)
     samples[f"{cfg.chosen}_order{chosen.order}"] = chosen.sample(cfg.sample_length, cfg.seed)
     return chosen, record, rows, samples
 
@@ -108,9 +123,10 @@ def select_order(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg,
         if best is None or vb < best[0]:
             best = (vb, o, k, discounts if tuner else None, b)
     vb, o, k, given, b = best
+    tuned, tuner = tuner is not None, None      # its val tables freed before the model is built
     m, t = timed(NgramModel, counts, o, s, vocab, 1.0 if k is None else k, given_discounts=given)
     fit_s += t
-    if tuner:
+    if tuned:
         b = {split: bpc(np.log2(m.probs_from_ranks(ranks[split], N))) for split in SPLITS}
         per_order[str(o)]["test_bpc"] = b["test"]
     summary = {"order": o, "val_bpc": b["val"], "test_bpc": b["test"],
@@ -158,6 +174,7 @@ def _orders(counts: NgramCounts, ranks: dict, vocab: Vocab, s: str, cfg):
         est = {i["level"]: (i["D1"], i["D2"], i["D3+"]) for i in [*infos, top_info]} if kn else None
         chain = chain if kn else p
         b = {sp: bpc(np.log2(p[sp])) for sp in SPLITS}
+        del p                                    # not held while the caller tunes this order
         yield o, [(b["val"], None, est, b)], time.perf_counter() - t0
         t0 = time.perf_counter()
 

@@ -35,8 +35,9 @@ class _Gathered:
     """One level at the val positions, as ``w = A + D . O`` and ``lam = L0 + D . Nn``
     (an unseen history: w = 0, lam = 1). Kept compact, in the smallest unsigned types
     (~8 bytes a position): the k-gram's count `a`, its history's c(h) (`den`, 0 where it
-    is unseen) and n1, n2, n3+ (`n`, 3 x m); `full()` and `at_rows()` rebuild A, O, L0,
-    Nn (3 x m rows each) by the same expressions for the level being solved only."""
+    is unseen) and n1, n2, n3+ (`n`, 3 x m); `mass()`, `weight()` and `at_rows()` rebuild
+    A, O, L0, Nn (3 x m rows each) by the same expressions when a level is applied or
+    solved."""
     a: np.ndarray
     den: np.ndarray
     n: np.ndarray
@@ -47,19 +48,31 @@ class _Gathered:
         level's discounts."""
         return np.flatnonzero(self.den)
 
-    def full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(A, O, L0, Nn) at every position."""
-        a, den = self.a.astype(np.float64), self.den.astype(np.float64)
+    def _inv(self) -> tuple[np.ndarray, np.ndarray]:
+        """(seen, 1 / c(h) where seen else 0)."""
+        den = self.den.astype(np.float64)
         seen = den > 0
-        inv = np.where(seen, 1.0 / np.where(seen, den, 1.0), 0.0)
+        return seen, np.where(seen, 1.0 / np.where(seen, den, 1.0), 0.0)
+
+    def mass(self) -> tuple[np.ndarray, np.ndarray]:
+        """(A, O) at every position: w = A + D . O."""
+        a = self.a.astype(np.float64)
+        _, inv = self._inv()
         onehot = np.minimum(a, 3).astype(np.int64)[None, :] == np.arange(1, 4)[:, None]
-        return a * inv, -(onehot * inv), (~seen).astype(np.float64), self.n * inv
+        return a * inv, -(onehot * inv)
+
+    def weight(self) -> tuple[np.ndarray, np.ndarray]:
+        """(L0, Nn) at every position: lam = L0 + D . Nn."""
+        seen, inv = self._inv()
+        return (~seen).astype(np.float64), self.n * inv
 
     def at_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(A, O, Nn) at the seen histories' positions."""
-        A, O, _, Nn = self.full()
+        """(A, O, Nn) at the seen histories' positions, built from those positions' entries
+        only (the same expressions, element by element: the same numbers)."""
         r = self.rows
-        return A[r], np.ascontiguousarray(O[:, r]), np.ascontiguousarray(Nn[:, r])
+        sub = _Gathered(self.a[r], self.den[r], np.ascontiguousarray(self.n[:, r]))
+        A, O = sub.mass()
+        return A, O, sub.n * sub._inv()[1]          # Nn as `weight` makes it (no L0 here)
 
 
 def _small(x: np.ndarray) -> np.ndarray:
@@ -84,9 +97,13 @@ def _gather(c: NgramCounts, k: int, raw: bool, e: np.ndarray, h: np.ndarray) -> 
 
 
 def _wl(g: _Gathered, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(w, lam) of the level at the val positions under discounts `d`."""
-    A, O, L0, Nn = g.full()
-    return A + d @ O, L0 + d @ Nn
+    """(w, lam) of the level at the val positions under discounts `d` (one half of the
+    tables rebuilt at a time)."""
+    A, O = g.mass()
+    w = A + d @ O
+    del A, O
+    L0, Nn = g.weight()
+    return w, L0 + d @ Nn
 
 
 def _solve_block(P: np.ndarray, Q: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -161,10 +178,13 @@ class DiscountTuner:
             for k in range(1, top + 1):
                 g, r = gs[k], gs[k].rows          # elsewhere p does not depend on d[k]
                 a_r, b = above.pop(k)
-                A_r, O_r, Nn_r = g.at_rows()
-                P = a_r + b * A_r
-                Q = b * (O_r + Nn_r * p_prev[r])
-                del A_r, O_r, Nn_r, a_r
+                P, O_r, Q = g.at_rows()           # P = a_r + b A_r, Q = b (O_r + Nn_r p_prev),
+                P *= b                             # in place (the same numbers: + and * commute)
+                P += a_r
+                Q *= p_prev[r]
+                Q += O_r
+                Q *= b
+                del O_r, a_r
                 d[k] = _solve_block(P, Q, d[k])
                 w, lam = _wl(g, d[k])
                 p_prev = w + lam * p_prev
