@@ -49,7 +49,12 @@ if what == "stage":
                                          load_split(prepared, "test"),
                                          Vocab.load(prepared / "vocab.json"), cfg, log=lambda m: None)
     tables = [*model.counts.keys, *model.counts.counts, *model.counts.suffix]
-    extra = {"order": record["order"], "test_bpc": record["test_bpc"]}
+    for k in ("count_seconds", "fit_seconds"):
+        record.pop(k, None)
+    for s in record["smoothings"].values():
+        s.pop("fit_seconds_all_orders", None)
+    extra = {"order": record["order"], "test_bpc": record["test_bpc"], "record_sha256":
+             hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()}
 else:
     from charlm.ngram.counts import NgramCounts
     c = NgramCounts.fit(train, vocab_size, 10, **({} if what == "default" else
@@ -112,6 +117,11 @@ def main() -> None:
     write(runs, args)
 
 
+def _same(runs: dict, key: str) -> str:
+    a, b = runs["stage"].get(key), runs["stage_before"].get(key)
+    return "not compared" if a is None or b is None else "identical" if a == b else "DIFFERENT"
+
+
 def write(runs: dict, args) -> None:
     res = {"date": common.now(), "cpu": common.cpu_name(),
            "command": common.command(__file__, env=("CHARLM_MIRROR",)),
@@ -134,7 +144,9 @@ def write(runs: dict, args) -> None:
               f"model: order {runs['stage']['order']}, test {runs['stage']['test_bpc']:.4f} bpc "
               f"(before: order {runs['stage_before']['order']}, "
               f"{runs['stage_before']['test_bpc']:.4f}; model tables "
-              f"{'identical' if runs['stage']['sha256'] == runs['stage_before']['sha256'] else 'DIFFERENT'})."]
+              f"{'identical' if runs['stage']['sha256'] == runs['stage_before']['sha256'] else 'DIFFERENT'}"
+              f"; the fit record, every bpc and tuned discount in it, "
+              f"{_same(runs, 'record_sha256')})."]
     common.write_results(common.RESULTS / "ngram_memory", res, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
