@@ -44,11 +44,25 @@ BASE = {"layers": 4, "width": 128, "heads": 4, "context": 64, "batch_size": 12, 
 # After the first three (dropout 0.1 lost 0.049 to the base, lr 2e-3 gained 0.022), the rest
 # of the round was reordered and lr 5e-4 and dropout 0.2 dropped: the directions they probe
 # had been measured.
+# Round 2: round 1's two val gains together (lr 2e-3, the cosine to 0), then with each
+# change that could spend the same time better: bigger batches (a higher lr with them),
+# fewer blocks, more or narrower heads, shorter windows, a longer warmup. Steps from
+# `--probe --round 2` (chars/s over 300 steps, one after the other: base 25,825; batch 32
+# 29,849; 3 blocks 33,858; 8 heads 26,214; width 96 41,372; context 32 x 24 windows 28,436),
+# rounded to 500 (batch 32: 7,000 here, 7,500 from round 1's probe).
 ROUNDS = {
     1: [{}, {"lr": 2e-3}, {"dropout": 0.1}, {"batch_size": 32, "steps": 7500},
         {"context": 128, "steps": 9000}, {"lr": 3e-3}, {"layers": 6, "steps": 12000},
         {"width": 256, "steps": 6000}, {"seed": 7}, {"weight_decay": 0.0},
         {"min_lr_ratio": 0.0}],
+    2: [{"lr": 2e-3, "min_lr_ratio": 0.0},
+        {"lr": 2e-3, "min_lr_ratio": 0.0, "batch_size": 32, "steps": 7000},
+        {"lr": 3e-3, "min_lr_ratio": 0.0, "batch_size": 32, "steps": 7000},
+        {"lr": 2e-3, "min_lr_ratio": 0.0, "layers": 3, "steps": 21000},
+        {"lr": 2e-3, "min_lr_ratio": 0.0, "heads": 8, "steps": 16000},
+        {"lr": 2e-3, "min_lr_ratio": 0.0, "width": 96, "steps": 25500},
+        {"lr": 2e-3, "min_lr_ratio": 0.0, "context": 32, "batch_size": 24, "steps": 17500},
+        {"lr": 2e-3, "min_lr_ratio": 0.0, "warmup_steps": 500}],
 }
 
 
@@ -71,18 +85,60 @@ def run_one(prep: Path, overrides: dict) -> dict:
     from charlm.params import TrainParams
     from charlm.train.run import train_model
 
+    import time
+
+    import torch
+
     c = {**BASE, **overrides}
     spec, tc = spec_and_common(c)
+    wall, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         res = train_model(prep, Path(tmp) / "gpt", TrainParams(models={"gpt": spec}, common=tc),
                           "gpt", corpus="tinyshakespeare", progress="lines", write_outputs=False)
+    share = (time.process_time() - cpu) / (time.perf_counter() - wall) / torch.get_num_threads()
     s = res.summary
     curve = [(h["step"], t, round(h["val_bpc"], 4))
              for h, t in zip(s["history"], s["eval_at_seconds"])]
     return {"overrides": overrides, "steps": c["steps"], "train_chars": s["train_chars"],
             "params": s["params"], "best_val_bpc": round(s["best_val_bpc"], 4),
             "best_step": s["best_step"], "train_seconds": s["train_seconds"],
-            "chars_per_s": s["chars_per_s"], "curve": curve}
+            "chars_per_s": s["chars_per_s"], "cpu_share": round(share, 2), "curve": curve}
+
+
+SHAPE = ("layers", "width", "heads", "context", "batch_size")
+PROBE_STEPS = 300
+
+
+def probe(prep: Path, overrides: dict) -> float:
+    """Training chars/s of a configuration's shape over PROBE_STEPS steps (one val pass at
+    the end, not timed)."""
+    import dataclasses
+
+    from charlm.params import TrainParams
+    from charlm.train.run import train_model
+
+    c = {**BASE, **{k: v for k, v in overrides.items() if k in SHAPE}, "steps": PROBE_STEPS}
+    spec, tc = spec_and_common(c)
+    tc = dataclasses.replace(tc, eval_every=PROBE_STEPS, log_every=PROBE_STEPS)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = train_model(prep, Path(tmp) / "gpt", TrainParams(models={"gpt": spec}, common=tc),
+                          "gpt", corpus="tinyshakespeare", progress="off", write_outputs=False)
+    return res.summary["chars_per_s"]
+
+
+def equal_time_steps(prep: Path, rnd: int) -> list[tuple[dict, float, int]]:
+    """Each shape-changing configuration of round `rnd`: (its shape, chars/s, the steps that
+    take the base's time), from probes run one after the other here (the base probed too)."""
+    v0 = probe(prep, {})
+    out = []
+    for ov in ROUNDS[rnd]:
+        shape = {k: v for k, v in ov.items() if k in SHAPE}
+        if shape and shape not in [s for s, _, _ in out]:
+            c = {**BASE, **shape}
+            v = probe(prep, shape)
+            per_step = BASE["batch_size"] * BASE["context"] / (c["batch_size"] * c["context"])
+            out.append((shape, v, int(round(BASE["steps"] * v / v0 * per_step / 500) * 500)))
+    return [({}, v0, BASE["steps"])] + out
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -106,19 +162,22 @@ def markdown(rows: list[dict], cpu: str, cmd: str) -> str:
            f"split at the default stride. **Test is not read.** Base: {_ov(BASE)}. "
            f"{len(rows)} of {LSTM_BUDGET} configurations run (the LSTM preset's search budget).", "",
            "| rank (val) | round | overrides | steps | train chars | weights | train s | chars/s "
-           "| best val bpc | at step |",
-           "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| CPU share | best val bpc | at step |",
+           "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for i, r in enumerate(ranked, 1):
         out.append(f"| {i} | {r['round']} | {_ov(r['overrides'])} | {r['steps']:,} | "
                    f"{r['train_chars']:,} | {r['params']:,} | {r['train_seconds']:.0f} | "
-                   f"{r['chars_per_s']:,.0f} | {r['best_val_bpc']:.4f} | {r['best_step']:,} |")
+                   f"{r['chars_per_s']:,.0f} | {r.get('cpu_share', '-')} | "
+                   f"{r['best_val_bpc']:.4f} | {r['best_step']:,} |")
     if ranked:
         base = [r for r in rows if not r["overrides"]]
         noise = [r for r in rows if set(r["overrides"]) == {"seed"}]
         out += ["", "Train seconds and chars/s are what each run measured; some runs shared the 2 "
                 "cores with other work (round 1: lr 2e-3, dropout 0.1, context 128, 6 blocks, width "
-                "256), so they overstate those shapes' cost. The ranking is by val at fixed steps and "
-                "does not depend on them."]
+                "256; round 2: the first), so they overstate those shapes' cost. CPU share: the "
+                "run's CPU seconds / wall seconds / threads (recorded from round 3 on; well under 1: "
+                "it shared the cores). The ranking is by val at fixed steps and does not depend on "
+                "them."]
         out += ["", f"Val so far picks **{_ov(ranked[0]['overrides'])}**: "
                 f"{ranked[0]['best_val_bpc']:.4f} bpc."]
         if base and noise:
@@ -134,8 +193,20 @@ def main() -> None:
     ap.add_argument("--out", default=str(OUT), help="the JSON lines file (appended to)")
     ap.add_argument("--report-only", "--report", dest="report", action="store_true",
                     help="train nothing: rewrite <out>.md from the JSON lines")
+    ap.add_argument("--probe", action="store_true",
+                    help="train nothing: the equal-time steps of the round's shapes")
     a = ap.parse_args()
     out = common.out_path(a.out)
+    if a.probe:
+        if a.round is None:
+            ap.error("--probe needs --round N")
+        from charlm.core import paths
+
+        with common.heavy_lock():
+            rows = equal_time_steps(common.ROOT / paths.prepared("tinyshakespeare"), a.round)
+        for shape, v, steps in rows:
+            print(f"{_ov(shape):40s} {v:10,.0f} chars/s  -> {steps:,} steps")
+        return
     if not a.report:
         if a.round is None:
             ap.error("--round N is required to train (or pass --report-only)")
