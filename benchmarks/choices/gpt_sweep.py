@@ -82,9 +82,6 @@ def spec_and_common(c: dict):
 
 def run_one(prep: Path, overrides: dict) -> dict:
     """Train one configuration; its val curve (step, seconds, bpc) and best val. No test."""
-    from charlm.params import TrainParams
-    from charlm.train.run import train_model
-
     import time
 
     import torch
@@ -92,9 +89,7 @@ def run_one(prep: Path, overrides: dict) -> dict:
     c = {**BASE, **overrides}
     spec, tc = spec_and_common(c)
     wall, cpu = time.perf_counter(), time.process_time()
-    with tempfile.TemporaryDirectory() as tmp:
-        res = train_model(prep, Path(tmp) / "gpt", TrainParams(models={"gpt": spec}, common=tc),
-                          "gpt", corpus="tinyshakespeare", progress="lines", write_outputs=False)
+    res = _train(prep, spec, tc, "lines")
     share = (time.process_time() - cpu) / (time.perf_counter() - wall) / torch.get_num_threads()
     s = res.summary
     curve = [(h["step"], t, round(h["val_bpc"], 4))
@@ -114,16 +109,20 @@ def probe(prep: Path, overrides: dict) -> float:
     the end, not timed)."""
     import dataclasses
 
-    from charlm.params import TrainParams
-    from charlm.train.run import train_model
-
     c = {**BASE, **{k: v for k, v in overrides.items() if k in SHAPE}, "steps": PROBE_STEPS}
     spec, tc = spec_and_common(c)
     tc = dataclasses.replace(tc, eval_every=PROBE_STEPS, log_every=PROBE_STEPS)
+    return _train(prep, spec, tc, "off").summary["chars_per_s"]
+
+
+def _train(prep: Path, spec, tc, progress: str):
+    """charlm's trainer on tiny-shakespeare, in a temporary directory, no outputs kept."""
+    from charlm.params import TrainParams
+    from charlm.train.run import train_model
+
     with tempfile.TemporaryDirectory() as tmp:
-        res = train_model(prep, Path(tmp) / "gpt", TrainParams(models={"gpt": spec}, common=tc),
-                          "gpt", corpus="tinyshakespeare", progress="off", write_outputs=False)
-    return res.summary["chars_per_s"]
+        return train_model(prep, Path(tmp) / "gpt", TrainParams(models={"gpt": spec}, common=tc),
+                           "gpt", corpus="tinyshakespeare", progress=progress, write_outputs=False)
 
 
 def equal_time_steps(prep: Path, rnd: int) -> list[tuple[dict, float, int]]:
@@ -175,9 +174,9 @@ def markdown(rows: list[dict], cpu: str, cmd: str) -> str:
         out += ["", "Train seconds and chars/s are what each run measured; some runs shared the 2 "
                 "cores with other work (round 1: lr 2e-3, dropout 0.1, context 128, 6 blocks, width "
                 "256; round 2: the first), so they overstate those shapes' cost. CPU share: the "
-                "run's CPU seconds / wall seconds / threads (recorded from round 3 on; well under 1: "
-                "it shared the cores). The ranking is by val at fixed steps and does not depend on "
-                "them."]
+                "run's CPU seconds / wall seconds / threads (recorded from round 2's second row on; "
+                "well under 1: it shared the cores). The ranking is by val at fixed steps and does "
+                "not depend on them."]
         out += ["", f"Val so far picks **{_ov(ranked[0]['overrides'])}**: "
                 f"{ranked[0]['best_val_bpc']:.4f} bpc."]
         if base and noise:
